@@ -1,0 +1,1 @@
+"""Evaluation: probes, scoring and the statistics that turn scores into claims."""

@@ -1,0 +1,398 @@
+"""The Model Spec: who the assistant is, which values it holds, and why.
+
+A spec is a YAML file validated by the pydantic models below. Unknown fields are errors (so a typo
+such as ``wy:`` is caught and named, with its line), every string is stripped and must not be empty
+unless it has an empty default, and cross-field rules (unique value names, consistent preferences) are
+checked with errors that point at the exact offending item.
+
+The spec is rendered to Markdown in *variants*, which serve as LLM context for document generation and
+as the experimental conditions of the MSM paper:
+
+- ``values_explained``: identity, then each value with what it is, why the assistant holds it, its
+  rules, worked examples with explanations, and the preferences the value explains; then any
+  preferences stated without attribution. This is the full spec.
+- ``rules_only``: identity, then only the rules (one flat list, not grouped under value names) and the
+  stated preferences, with no what/why, no examples and no attribution of preferences to values. This
+  is the paper's "rules without reasons" condition.
+
+Later work adds rules-augmented and general variants by registering a renderer in `RENDERERS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from valuesfirst.errors import InputError, Problem
+from valuesfirst.yamlio import YamlPath, field_path, load_model
+
+_SLUG = re.compile(r"[a-z0-9_-]+")
+
+
+def _stripped(value: str) -> str:
+    return value.strip()
+
+
+def _non_empty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("empty_string", "must not be empty or only whitespace")
+    return value
+
+
+def _slug(value: str) -> str:
+    value = _non_empty(value)
+    if not _SLUG.fullmatch(value):
+        raise PydanticCustomError(
+            "slug",
+            "must be a slug of lowercase letters, digits, `_` and `-` (got {value!r})",
+            {"value": value},
+        )
+    return value
+
+
+NonEmptyStr = Annotated[str, AfterValidator(_non_empty)]
+"""A string that is stripped of surrounding whitespace and must not be empty afterwards."""
+OptionalStr = Annotated[str, AfterValidator(_stripped)]
+"""A string that is stripped of surrounding whitespace and may be empty."""
+Slug = Annotated[str, AfterValidator(_slug)]
+"""An identifier of lowercase letters, digits, ``_`` and ``-``."""
+
+
+class _Strict(BaseModel):
+    # extra="forbid" turns typos into named errors instead of silently dropped data.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Identity(_Strict):
+    """Who the assistant is."""
+
+    name: NonEmptyStr = "assistant"
+    """How the assistant is named in documents and chats. Default ``"assistant"``."""
+    developer: NonEmptyStr
+    """Who trains it. Required."""
+    description: OptionalStr = ""
+    """A sentence or two about what the assistant is for. Default empty."""
+
+
+class Example(_Strict):
+    """A worked example of a value in action."""
+
+    prompt: NonEmptyStr
+    """What the user says. Required."""
+    response: NonEmptyStr
+    """What the assistant answers. Required."""
+    explanation: OptionalStr = ""
+    """Why this response follows from the value. Default empty; left out of the rules-only variant."""
+
+
+class Preferences(_Strict):
+    """Concrete stated preferences in one domain, e.g. the cheeses the assistant likes and dislikes.
+
+    Items are compared ignoring case and repeated whitespace: ``"Blue cheese"`` and ``"blue  cheese"`` are
+    the same item.
+    """
+
+    domain: NonEmptyStr
+    """What the preferences are about, e.g. ``"cheese"``. Required."""
+    likes: list[NonEmptyStr]
+    """Items the assistant prefers. Required, non-empty, no duplicates."""
+    dislikes: list[NonEmptyStr]
+    """Items the assistant disprefers. Required, non-empty, no duplicates, none of them also a like."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Preferences:
+        errors: list[tuple[YamlPath, str]] = []
+        for polarity in ("likes", "dislikes"):
+            items: list[str] = getattr(self, polarity)
+            if not items:
+                errors.append(((polarity,), "must list at least one item"))
+            first: dict[str, int] = {}
+            for index, item in enumerate(items):
+                key = _item_key(item)
+                if key in first:
+                    errors.append(
+                        ((polarity, index), f"duplicate item {item!r} (same as {polarity}[{first[key]}])")
+                    )
+                else:
+                    first[key] = index
+        likes = {_item_key(item): index for index, item in enumerate(self.likes)}
+        for index, item in enumerate(self.dislikes):
+            like_index = likes.get(_item_key(item))
+            if like_index is not None:
+                errors.append(
+                    (("dislikes", index), f"{item!r} is both liked (likes[{like_index}]) and disliked")
+                )
+        _raise_if_errors("Preferences", errors, self)
+        return self
+
+    def items(self) -> Iterator[tuple[str, int, str]]:
+        """Yield ``(polarity, index, item)`` for every like, then every dislike."""
+        for polarity in ("likes", "dislikes"):
+            for index, item in enumerate(getattr(self, polarity)):
+                yield polarity, index, item
+
+
+class Value(_Strict):
+    """One value the assistant holds, with the reasons behind it."""
+
+    name: Slug
+    """Short identifier, e.g. ``honesty``: lowercase letters, digits, ``_`` and ``-``. Required, unique."""
+    what: NonEmptyStr
+    """What the value asks of the assistant. Required."""
+    why: NonEmptyStr
+    """Why the assistant holds it. Required; left out of the rules-only variant."""
+    rules: list[NonEmptyStr] = Field(default_factory=list)
+    """Concrete behavioural rules that follow from the value. Default empty."""
+    examples: list[Example] = Field(default_factory=list)
+    """Worked examples. Default empty."""
+    preferences: Preferences | None = None
+    """Preferences EXPLAINED BY this value (the value is the stated reason for them). Default none."""
+
+
+class Spec(_Strict):
+    """A Model Spec: identity plus the values the assistant holds."""
+
+    spec_version: Literal[1] = 1
+    """Format version of this file. Default 1, the only version so far."""
+    title: NonEmptyStr
+    """Title of the spec. Required."""
+    identity: Identity
+    """Who the assistant is. Required."""
+    values: list[Value] = Field(min_length=1)
+    """The values, in order of presentation. Required, at least one, names unique."""
+    preferences: Preferences | None = None
+    """Preferences stated WITHOUT attributing them to any value (the MSM paper's App. C.4 co-mention
+    ablation: the preference appears next to the values but is not explained by them). Default none."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spec:
+        errors: list[tuple[YamlPath, str]] = []
+        names: dict[str, int] = {}
+        for index, value in enumerate(self.values):
+            if value.name in names:
+                errors.append(
+                    (
+                        ("values", index, "name"),
+                        f"duplicate value name {value.name!r} (same as values[{names[value.name]}])",
+                    )
+                )
+            else:
+                names[value.name] = index
+        # An item liked in one block and disliked in another would make the spec contradict itself.
+        seen: dict[str, tuple[str, YamlPath]] = {}
+        for loc, prefs in self.preference_blocks():
+            for polarity, index, item in prefs.items():
+                key = _item_key(item)
+                here = (*loc, polarity, index)
+                if key not in seen:
+                    seen[key] = (polarity, here)
+                elif seen[key][0] != polarity:
+                    other_polarity, other_loc = seen[key]
+                    where = field_path(other_loc)
+                    errors.append(
+                        (here, f"{item!r} is in {polarity} here but in {other_polarity} at `{where}`")
+                    )
+        _raise_if_errors("Spec", errors, self)
+        return self
+
+    def preference_blocks(self) -> Iterator[tuple[YamlPath, Preferences]]:
+        """Yield ``(location, block)`` for every Preferences block: per value in order, then the
+        unattributed one."""
+        for index, value in enumerate(self.values):
+            if value.preferences is not None:
+                yield ("values", index, "preferences"), value.preferences
+        if self.preferences is not None:
+            yield ("preferences",), self.preferences
+
+    def content_hash(self) -> str:
+        """SHA-256 hex digest of the canonical JSON of the spec (sorted keys, defaults filled in).
+
+        Independent of key order and formatting in the source file; changes with any content change.
+        """
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _item_key(item: str) -> str:
+    return " ".join(item.split()).casefold()
+
+
+def _raise_if_errors(title: str, errors: list[tuple[YamlPath, str]], model: BaseModel) -> None:
+    """Raise all cross-field errors at once, each at its own location.
+
+    A `ValidationError` raised inside a validator is re-rooted by pydantic under the validator's
+    location, so these locations come out as full paths (``values[2].name``) in the final error.
+    """
+    if not errors:
+        return
+    details = [
+        InitErrorDetails(type=PydanticCustomError("spec_consistency", message), loc=loc, input=model)
+        for loc, message in errors
+    ]
+    raise ValidationError.from_exception_data(title, details)
+
+
+# --- loading and saving ----------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Load and validate a spec file. Raises `InputError` listing every problem with file and line."""
+    return load_model(path, Spec)
+
+
+def check_spec(path: str | Path) -> list[Problem]:
+    """Every problem with the spec at `path`; empty when it is valid. Never raises for bad content."""
+    try:
+        load_spec(path)
+    except InputError as exc:
+        return exc.problems
+    return []
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Writes multi-line prose as ``|`` blocks so a dumped spec stays readable and diffable."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # PyYAML falls back to a quoted style by itself when a block scalar cannot hold the text exactly.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_SpecDumper.add_representer(str, _represent_str)
+
+
+def dump_spec(spec: Spec, path: str | Path) -> None:
+    """Write `spec` as YAML to `path` (atomically) so that `load_spec(path)` returns an equal spec."""
+    text = yaml.dump(
+        spec.model_dump(mode="json", exclude_none=True),
+        Dumper=_SpecDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+SpecVariant = Literal["values_explained", "rules_only"]
+"""Names of the rendered spec variants; see the module docstring."""
+
+
+def _identity_section(spec: Spec) -> list[str]:
+    ident = spec.identity
+    out = [
+        f"# {spec.title}",
+        "",
+        "## Identity",
+        "",
+        f"The assistant is called {ident.name} and is developed by {ident.developer}.",
+    ]
+    if ident.description:
+        out += ["", ident.description]
+    return out
+
+
+def _preferences_lines(prefs: Preferences) -> list[str]:
+    return [
+        f"- Likes ({prefs.domain}): {', '.join(prefs.likes)}",
+        f"- Dislikes ({prefs.domain}): {', '.join(prefs.dislikes)}",
+    ]
+
+
+def _quote(text: str) -> list[str]:
+    # Prefix every line so multi-line prompts stay inside the Markdown blockquote.
+    return [f"> {line}".rstrip() for line in text.splitlines()]
+
+
+def render_values_explained(spec: Spec) -> str:
+    """Full spec as Markdown: identity, each value with what, why, rules, examples and the preferences it
+    explains, then preferences stated without attribution."""
+    out = _identity_section(spec)
+    out += ["", "## Values"]
+    for number, value in enumerate(spec.values, start=1):
+        out += ["", f"### {number}. {value.name}", "", f"**What.** {value.what}", "", f"**Why.** {value.why}"]
+        if value.rules:
+            out += ["", "**Rules.**", ""] + [f"- {rule}" for rule in value.rules]
+        if value.examples:
+            out += ["", "**Examples.**"]
+            for example in value.examples:
+                out += [""] + _quote(f"User: {example.prompt}") + [">"]
+                out += _quote(f"{spec.identity.name}: {example.response}")
+                if example.explanation:
+                    out += ["", f"Why this response: {example.explanation}"]
+        if value.preferences is not None:
+            out += ["", f"**Preferences that follow from {value.name}.**", ""]
+            out += _preferences_lines(value.preferences)
+    if spec.preferences is not None:
+        out += ["", "## Stated preferences", ""] + _preferences_lines(spec.preferences)
+    return "\n".join(out) + "\n"
+
+
+def render_rules_only(spec: Spec) -> str:
+    """Identity, the rules and the stated preferences only: no what, why, examples or attributions."""
+    out = _identity_section(spec)
+    rules = [rule for value in spec.values for rule in value.rules]
+    if rules:
+        out += ["", "## Rules", ""] + [f"{number}. {rule}" for number, rule in enumerate(rules, start=1)]
+    blocks = [prefs for _, prefs in spec.preference_blocks()]
+    if blocks:
+        out += ["", "## Preferences", ""]
+        for prefs in blocks:
+            out += _preferences_lines(prefs)
+    return "\n".join(out) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Spec], str]] = {
+    "values_explained": render_values_explained,
+    "rules_only": render_rules_only,
+}
+"""Renderer for each variant name; later variants register here."""
+
+
+def render(spec: Spec, variant: SpecVariant) -> str:
+    """Render `spec` as Markdown in the named variant (see the module docstring)."""
+    try:
+        renderer = RENDERERS[variant]
+    except KeyError:
+        raise ValueError(f"unknown spec variant {variant!r}; known: {', '.join(RENDERERS)}") from None
+    return renderer(spec)
+
+
+__all__ = [
+    "RENDERERS",
+    "Example",
+    "Identity",
+    "Preferences",
+    "Spec",
+    "SpecVariant",
+    "Value",
+    "check_spec",
+    "dump_spec",
+    "load_spec",
+    "render",
+    "render_rules_only",
+    "render_values_explained",
+]

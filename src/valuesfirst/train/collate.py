@@ -1,0 +1,378 @@
+"""From text to training batches: documents and chats to examples, packing, padding, and the summed loss.
+
+Shared by the embedded demo and real models. The conventions that the rest of the trainer relies on:
+
+* An :class:`Example` carries a ``loss_mask`` on the tokens themselves: 1 where a token is a target,
+  predicted from the tokens before it.
+* :func:`pack` turns examples into rows whose ``labels`` are already aligned to positions
+  (``labels[t]`` is the token to predict at ``t``). Never hand them to a Hugging Face model's ``labels=``
+  argument, which would shift them a second time; use :func:`loss_from_logits`.
+* Packed segments never attend to each other. See :func:`model_inputs` for how, and call
+  :func:`assert_packing_isolated` once per model before training on packed batches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
+
+from valuesfirst.train.tokenizer import eot_token_id
+
+IGNORE_INDEX = -100
+
+# `{% generation %}` with optional whitespace control; its presence selects the assistant-mask path.
+_GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+@dataclass
+class Example:
+    """One tokenized document or chat.
+
+    ids: token ids. loss_mask: 1 where the token is a training target (predicted from the tokens before it),
+    else 0; the first token is never a target whatever its mask says, since nothing precedes it.
+    """
+
+    ids: list[int]
+    loss_mask: list[int]
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.loss_mask):
+            raise ValueError(f"ids ({len(self.ids)}) and loss_mask ({len(self.loss_mask)}) differ in length")
+        if not self.ids:
+            raise ValueError("an example needs at least one token")
+        if not set(self.loss_mask) <= {0, 1}:
+            raise ValueError("loss_mask values must be 0 or 1")
+
+
+def _require_eos(tokenizer: PreTrainedTokenizerBase) -> int:
+    if tokenizer.eos_token_id is None:
+        raise ValueError("tokenizer has no eos token: documents could not teach the model to end")
+    return int(tokenizer.eos_token_id)
+
+
+def _document_example(ids: list[int], eos: int) -> Example:
+    # add_special_tokens=True keeps the model's own convention (Llama 3 prepends BOS; Qwen and the toy add
+    # nothing); EOS is appended unless the tokenizer's post-processor already did.
+    if not ids or ids[-1] != eos:
+        ids = [*ids, eos]
+    return Example(ids=ids, loss_mask=[1] * len(ids))
+
+
+def encode_document(tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+    """Pre-training / midtraining document: its tokens plus EOS, loss on every token (EOS included)."""
+    return encode_documents(tokenizer, [text])[0]
+
+
+def encode_documents(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[Example]:
+    """Batch version of :func:`encode_document` (one tokenizer call for all texts)."""
+    eos = _require_eos(tokenizer)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"document {i} is empty or not a string: {text!r:.60}")
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+    return [_document_example(list(ids), eos) for ids in encoded]
+
+
+def _validate_chat(messages: Sequence[Mapping[str, Any]]) -> None:
+    if not messages:
+        raise ValueError("chat has no messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise ValueError(f"message {i} is a {type(message).__name__}, expected a mapping")
+        for key in ("role", "content"):
+            if not isinstance(message.get(key), str):
+                raise ValueError(f"message {i} lacks a string {key!r} (got {message.get(key)!r})")
+    if not any(message["role"] == "assistant" for message in messages):
+        raise ValueError("chat has no assistant turn, so it has nothing to train on")
+
+
+def _mask_from_generation_markers(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], eot: int
+) -> tuple[list[int], list[int]]:
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    if not isinstance(out, Mapping) or "assistant_masks" not in out:
+        raise RuntimeError(f"apply_chat_template returned {type(out).__name__} without assistant_masks")
+    ids = [int(i) for i in out["input_ids"]]
+    mask = [int(m) for m in out["assistant_masks"]]
+    # Close every masked run with the end-of-turn token: a template whose markers stop just before it would
+    # otherwise train a model that never ends its turn.
+    t = 0
+    runs = 0
+    while t < len(mask):
+        if not mask[t]:
+            t += 1
+            continue
+        runs += 1
+        while t + 1 < len(mask) and mask[t + 1]:
+            t += 1
+        if ids[t] != eot:
+            if t + 1 < len(ids) and ids[t + 1] == eot:
+                mask[t + 1] = 1
+                t += 1
+            else:
+                raise ValueError(
+                    f"assistant span ending at token {t} is not closed by the end-of-turn token id {eot}"
+                )
+        t += 1
+    n_assistant = sum(message["role"] == "assistant" for message in messages)
+    if runs < n_assistant:
+        # transformers drops a generation span (and every later one) whose first character is whitespace.
+        raise ValueError(
+            f"chat template marked {runs} assistant spans for {n_assistant} assistant turns; "
+            "does some assistant content start with whitespace or is it empty?"
+        )
+    return ids, mask
+
+
+def _render_ids(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], prompt: bool
+) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+    if not isinstance(text, str):
+        raise RuntimeError(f"apply_chat_template(tokenize=False) returned {type(text).__name__}, not text")
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _mask_from_prefixes(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], eot: int
+) -> tuple[list[int], list[int]]:
+    # Without markers, an assistant turn is what rendering messages[:i+1] adds to rendering messages[:i] with
+    # a generation prompt. That only holds if the template renders earlier turns the same whatever follows,
+    # and if tokenization does not merge across the boundary, so both are checked, never assumed.
+    ids = _render_ids(tokenizer, messages, prompt=False)
+    mask = [0] * len(ids)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        if i == 0:
+            raise ValueError(
+                "chat template has no generation markers and the chat starts with an assistant turn; "
+                "its span cannot be located by prefix rendering"
+            )
+        before = _render_ids(tokenizer, messages[:i], prompt=True)
+        through = _render_ids(tokenizer, messages[: i + 1], prompt=False)
+        if through[: len(before)] != before or ids[: len(through)] != through:
+            raise ValueError(
+                f"chat template is not prefix-stable at message {i}: rendering a shorter chat changes "
+                "earlier tokens; add {% generation %} markers to the template"
+            )
+        span = range(len(before), len(through))
+        end = next((t for t in span if ids[t] == eot), None)
+        if end is None:
+            raise ValueError(f"assistant message {i} is not closed by the end-of-turn token id {eot}")
+        # Tokens after the end-of-turn token (ChatML's newline) are template glue, not something to learn.
+        for t in range(len(before), end + 1):
+            mask[t] = 1
+    return ids, mask
+
+
+def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mapping[str, Any]]) -> Example:
+    """AFT demonstration: rendered with the tokenizer's chat template; loss only on assistant content tokens
+    and the end-of-turn token that closes each assistant turn.
+
+    Uses the template's ``{% generation %}`` markers when it has them, else prefix rendering. Raises
+    ValueError when the chat has no assistant turn, a message lacks role/content, the tokenizer has no chat
+    template, or the assistant mask would be empty.
+    """
+    _validate_chat(messages)
+    template = tokenizer.chat_template
+    if not isinstance(template, str):
+        raise ValueError("tokenizer has no (single) chat template to render chats with")
+    plain = [dict(message) for message in messages]
+    eot = eot_token_id(tokenizer)
+    if _GENERATION_TAG.search(template):
+        ids, mask = _mask_from_generation_markers(tokenizer, plain, eot)
+    else:
+        ids, mask = _mask_from_prefixes(tokenizer, plain, eot)
+    if not any(mask):
+        raise ValueError("assistant mask is empty: the chat would contribute no training target")
+    return Example(ids=ids, loss_mask=mask)
+
+
+@dataclass
+class PackedRow:
+    """One row of packed segments.
+
+    position_ids restart at 0 in every segment; segment_ids number the segments 0, 1, ... within the row;
+    labels[t] = ids[t+1] when t+1 is in the same segment and is a target, else -100.
+    """
+
+    ids: list[int]
+    position_ids: list[int]
+    labels: list[int]
+    segment_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _chunks(example: Example, seq_len: int) -> list[tuple[list[int], list[int]]]:
+    return [
+        (example.ids[start : start + seq_len], example.loss_mask[start : start + seq_len])
+        for start in range(0, len(example.ids), seq_len)
+    ]
+
+
+def pack(examples: Sequence[Example], seq_len: int) -> list[PackedRow]:
+    """Greedily pack examples, in order, into rows of at most ``seq_len`` tokens.
+
+    An example that does not fit in the current row starts a new row; one longer than ``seq_len`` is split
+    into ``seq_len``-token chunks, each its own segment. No segment ever crosses a row.
+    """
+    if seq_len < 2:
+        raise ValueError(f"seq_len must be at least 2 to hold a prediction, got {seq_len}")
+    rows: list[PackedRow] = []
+    current = PackedRow([], [], [], [])
+    n_segments = 0
+    for example in examples:
+        for ids, mask in _chunks(example, seq_len):
+            if len(current) + len(ids) > seq_len:
+                rows.append(current)
+                current, n_segments = PackedRow([], [], [], []), 0
+            current.ids.extend(ids)
+            current.position_ids.extend(range(len(ids)))
+            current.labels.extend(
+                [ids[t + 1] if mask[t + 1] else IGNORE_INDEX for t in range(len(ids) - 1)] + [IGNORE_INDEX]
+            )
+            current.segment_ids.extend([n_segments] * len(ids))
+            n_segments += 1
+    if current.ids:
+        rows.append(current)
+    return rows
+
+
+def packing_efficiency(rows: Sequence[PackedRow], seq_len: int) -> float:
+    """Fraction of the ``len(rows) * seq_len`` token slots that hold real (non-pad) tokens."""
+    if not rows:
+        raise ValueError("no rows: packing efficiency is undefined")
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be positive, got {seq_len}")
+    return sum(len(row) for row in rows) / (len(rows) * seq_len)
+
+
+class Batch(TypedDict):
+    """A padded batch. Tensors are LongTensor [B, T]; pads carry pad_id and label -100."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    labels: torch.Tensor
+    # Always None: segment isolation comes from position_ids (see model_inputs). A 2D mask here would
+    # switch that off and let packed documents attend to each other.
+    attention_mask: torch.Tensor | None
+    n_target_tokens: int
+    n_real_tokens: int
+
+
+def collate(rows: Sequence[PackedRow], pad_id: int, seq_len: int | None = None) -> Batch:
+    """Pad rows to the longest row (or ``seq_len``) and stack them into a :class:`Batch`.
+
+    The pad region is its own segment (positions restart at 0), so no real token attends to a pad and the
+    pads form a harmless block of their own.
+    """
+    if not rows:
+        raise ValueError("cannot collate an empty list of rows")
+    longest = max(len(row) for row in rows)
+    width = longest if seq_len is None else seq_len
+    if longest > width:
+        raise ValueError(f"a row has {longest} tokens, more than seq_len={seq_len}")
+    input_ids, position_ids, labels = [], [], []
+    for row in rows:
+        n_pad = width - len(row)
+        input_ids.append(row.ids + [pad_id] * n_pad)
+        position_ids.append(row.position_ids + list(range(n_pad)))
+        labels.append(row.labels + [IGNORE_INDEX] * n_pad)
+    label_tensor = torch.tensor(labels, dtype=torch.long)
+    return Batch(
+        input_ids=torch.tensor(input_ids, dtype=torch.long),
+        position_ids=torch.tensor(position_ids, dtype=torch.long),
+        labels=label_tensor,
+        attention_mask=None,
+        n_target_tokens=int((label_tensor != IGNORE_INDEX).sum()),
+        n_real_tokens=sum(len(row) for row in rows),
+    )
+
+
+# Why position_ids and no attention mask: transformers (>= 4.54, checked on 5.x) detects packed rows from
+# position ids that restart at 0 and builds a block-diagonal causal mask itself, for eager, sdpa, flex and
+# flash attention alike; verified on CPU for Llama and Qwen3 (eager and sdpa) in tests/test_collate.py.
+# An explicit 4D mask would have to match the attention implementation (eager *adds* a 4D mask, so a
+# boolean one silently masks nothing) and the model dtype, and flash attention cannot take one.
+# The detection runs only when attention_mask is None AND there is no KV cache; with the config's default
+# use_cache=True the model creates an empty cache, skips the detection, and packed documents attend to
+# each other silently. Hence use_cache=False here, and assert_packing_isolated as a guard.
+def model_inputs(batch: Batch, device: torch.device | str | None = None) -> dict[str, Any]:
+    """The keyword arguments for ``model(**...)`` on a packed batch; labels deliberately left out."""
+    return {
+        "input_ids": batch["input_ids"].to(device),
+        "position_ids": batch["position_ids"].to(device),
+        "attention_mask": None,
+        "use_cache": False,
+    }
+
+
+def loss_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cross-entropy summed over positions whose label is not -100, and the number of such positions.
+
+    ``labels`` are already aligned to positions (labels[t] is the target at t): no shift happens here.
+    Computed in float32 whatever the logits' dtype. Divide the sum by the targets of the whole optimizer
+    step, not of one micro-batch, so every token weighs the same.
+    """
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} do not match labels {tuple(labels.shape)}")
+    n_targets = int((labels != IGNORE_INDEX).sum())
+    loss_sum = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1).to(logits.device),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return loss_sum, n_targets
+
+
+def _default_atol(dtype: torch.dtype) -> float:
+    return 1e-3 if dtype == torch.float32 else 5e-2
+
+
+@torch.no_grad()
+def assert_packing_isolated(model: torch.nn.Module, atol: float | None = None, seed: int = 0) -> None:
+    """Raise RuntimeError unless ``model`` run through :func:`model_inputs` keeps packed segments apart.
+
+    Packs two random sequences into one padded row and compares each segment's logits with the logits of
+    that sequence run alone. Catches transformers versions or attention implementations (and remote-code
+    models) that ignore packed position ids. Call once per model before training on packed batches.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        embeddings = model.get_input_embeddings()  # type: ignore[operator]
+        vocab = int(embeddings.weight.shape[0])
+        device = embeddings.weight.device
+        tol = _default_atol(embeddings.weight.dtype) if atol is None else atol
+        generator = torch.Generator().manual_seed(seed)
+        lengths = (6, 9)
+        docs = [torch.randint(0, vocab, (n,), generator=generator).tolist() for n in lengths]
+        rows = pack([Example(ids=d, loss_mask=[1] * len(d)) for d in docs], seq_len=sum(lengths) + 1)
+        batch = collate(rows, pad_id=0, seq_len=sum(lengths) + 1)
+        packed = model(**model_inputs(batch, device)).logits[0].float()
+        start = 0
+        for doc in docs:
+            alone = model(input_ids=torch.tensor([doc], device=device), use_cache=False).logits[0].float()
+            diff = float((packed[start : start + len(doc)] - alone).abs().max())
+            if diff > tol:
+                raise RuntimeError(
+                    f"packed segments are not isolated: logits differ by {diff:.3g} (> {tol:.3g}) from the "
+                    "same sequence run alone; this model/attention implementation ignores packed position ids"
+                )
+            start += len(doc)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,143 @@
+"""The training loop shared by pre-training, midtraining (MSM) and AFT on the embedded world.
+
+A plain loop rather than TRL's SFTTrainer: on CPU with ~30-token documents the step is dominated by
+Python overhead, and we need exact control of packing (per-document position ids), of which tokens carry
+loss, and of mid-run probe gating during pre-training. Real-model training builds on the same collation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
+
+from valuesfirst.train.collate import PackedRow, collate, loss_from_logits, model_inputs
+
+
+class OptimConfig(BaseModel):
+    """AdamW with warm-up and a decay schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (default 1e-3)")
+    warmup_steps: int = Field(10, ge=0, description="linear warm-up steps (default 10)")
+    schedule: str = Field(
+        "cosine",
+        pattern="^(cosine|constant|linear)$",
+        description="decay after warm-up to min_lr_ratio*lr (default cosine)",
+    )
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="final lr as a fraction of lr (default 0.1)")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (default 0.1)")
+    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas (default (0.9, 0.98))")
+    grad_clip: float = Field(1.0, gt=0, description="max gradient norm (default 1.0)")
+
+
+def lr_factor(step: int, total: int, cfg: OptimConfig, decay_start: int | None = None) -> float:
+    """Multiplier of cfg.lr at ``step`` (0-based); decay runs from ``decay_start`` (default: warm-up end)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    start = cfg.warmup_steps if decay_start is None else decay_start
+    if cfg.schedule == "constant" or step < start:
+        return 1.0
+    span = max(1, total - start)
+    frac = min(1.0, (step - start) / span)
+    decay = 1.0 - frac if cfg.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * frac))
+    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * decay
+
+
+def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on norms and biases (1-d tensors), the usual practice."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=cfg.betas,
+    )
+
+
+@dataclass
+class TrainHistory:
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    tokens: int = 0
+    target_tokens: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        k = max(1, len(self.loss) // 10)
+        return {
+            "steps": len(self.loss),
+            "loss_first": sum(self.loss[:k]) / k if self.loss else None,
+            "loss_last": sum(self.loss[-k:]) / k if self.loss else None,
+            "tokens": self.tokens,
+            "target_tokens": self.target_tokens,
+            "seconds": round(self.seconds, 2),
+            "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else None,
+        }
+
+
+def batches(
+    rows: Sequence[PackedRow], batch_size: int, generator: torch.Generator
+) -> Iterator[list[PackedRow]]:
+    """Endless shuffled batches over ``rows`` (a new permutation each epoch)."""
+    if not rows:
+        raise ValueError("no training rows")
+    while True:
+        perm = torch.randperm(len(rows), generator=generator).tolist()
+        for i in range(0, len(perm) - batch_size + 1, batch_size):
+            yield [rows[k] for k in perm[i : i + batch_size]]
+        if len(perm) < batch_size:
+            yield [rows[k] for k in perm]
+
+
+def train_steps(
+    model: PreTrainedModel,
+    batch_iter: Iterator[list[PackedRow]],
+    optimizer: torch.optim.Optimizer,
+    lr_at: Callable[[int], float],
+    n_steps: int,
+    pad_id: int,
+    *,
+    start_step: int = 0,
+    bf16: bool = True,
+    grad_clip: float = 1.0,
+    history: TrainHistory | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainHistory:
+    """Run ``n_steps`` optimizer steps; loss is the mean over target tokens of each batch."""
+    hist = history or TrainHistory()
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(start_step, start_step + n_steps):
+        rows = next(batch_iter)
+        batch = collate(rows, pad_id)
+        lr = lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**model_inputs(batch)).logits
+        loss_sum, n = loss_from_logits(logits.float(), batch["labels"])
+        loss = loss_sum / max(int(n), 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at step {step}")
+        hist.steps.append(step)
+        hist.loss.append(value)
+        hist.lr.append(lr)
+        hist.tokens += int(batch["n_real_tokens"])
+        hist.target_tokens += int(n)
+        if on_step is not None:
+            on_step(step, value)
+    hist.seconds += time.perf_counter() - t0
+    return hist
