@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from valuesfirst import __version__
 from valuesfirst.errors import InputError, Problem
 from valuesfirst.jsonl import fsync_dir, read_json, sha256_file, write_json
 from valuesfirst.provenance import provenance, redact, utc_now
@@ -257,6 +258,8 @@ def fingerprint_input(name: str, path: Path) -> str:
 def _key_from(spec: StageSpec, fingerprints: Mapping[str, str]) -> str:
     payload = {
         "format": STAGE_FORMAT_VERSION,
+        # A new release may change what a stage computes: never reuse outputs across versions.
+        "valuesfirst": __version__,
         "kind": spec.kind,
         "config": spec.config,
         "seed": spec.seed,

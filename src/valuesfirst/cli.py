@@ -29,14 +29,14 @@ app = typer.Typer(
 )
 spec_app = typer.Typer(no_args_is_help=True, help="Work with spec files.")
 app.add_typer(spec_app, name="spec")
-console = Console()
+console = Console(soft_wrap=True)  # log lines stay whole when piped to a file
 err_console = Console(stderr=True)
 
 
 def _fail(e: InputError) -> None:
     err_console.print(f"[bold red]error:[/] {len(e.problems)} problem(s)")
     for p in e.problems:
-        err_console.print(f"  {p}", markup=False, highlight=False)
+        err_console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -44,7 +44,9 @@ def demo_config_path() -> Path:
     return Path(str(resources.files("valuesfirst") / "configs" / "demo.yaml"))
 
 
-def _run_experiment(config: Path, out: Path | None, quick: bool) -> dict:
+def _run_experiment(
+    config: Path, out: Path | None, quick: bool, require_claims: list[str] | None = None
+) -> dict:
     from valuesfirst.experiment import Runner
     from valuesfirst.experiment_config import load_experiment
 
@@ -53,6 +55,11 @@ def _run_experiment(config: Path, out: Path | None, quick: bool) -> dict:
     except InputError as e:
         _fail(e)
         raise  # unreachable; keeps type checkers calm
+    known = [c.id for c in exp.config.claims]
+    unknown = [c for c in require_claims or [] if c not in known]
+    if unknown:  # checked before any work, not after a 15-minute run
+        err_console.print(f"[red]unknown claim id(s) {unknown}[/]; the config's claims: {known}")
+        raise typer.Exit(2)
     run_dir = out or Path("runs") / (exp.config.name + ("-quick" if quick else ""))
     console.rule(f"[bold]{exp.config.title}")
     console.print(f"config: {exp.path}{'  (--quick)' if quick else ''}\nrun dir: {run_dir.resolve()}")
@@ -118,12 +125,9 @@ def demo(
     ] = None,
 ) -> None:
     """The embedded experiment: values-first generalization, offline on a CPU (~15 min; --quick ~1 min)."""
-    results = _run_experiment(demo_config_path(), out, quick)
+    results = _run_experiment(demo_config_path(), out, quick, require_claim)
     for cid in require_claim or []:
         match = [c for c in results["claims"] if c["id"] == cid]
-        if not match:
-            err_console.print(f"[red]no claim {cid!r}[/]")
-            raise typer.Exit(2)
         if match[0]["holds"] is not True:
             err_console.print(f"[red]required claim {cid!r} does not hold[/]: {match[0]['reason']}")
             raise typer.Exit(1)
@@ -155,7 +159,7 @@ def spec_check(files: Annotated[list[Path], typer.Argument(help="spec files (YAM
         if problems:
             bad += 1
             for p in problems:
-                err_console.print(str(p), markup=False, highlight=False)
+                err_console.print(str(p), markup=False, highlight=False, soft_wrap=True)
         else:
             console.print(f"{f}: ok")
     if bad:

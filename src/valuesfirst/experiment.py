@@ -1,37 +1,38 @@
 """Runs an experiment: conditions x seeds expanded into stages, each reused when its inputs are unchanged.
 
 Stage graph (world source):
-  world ─┬─ pretrain ──────────────┐
-         ├─ msm_data[spec] ──┐     │
-         ├─ aft_data ────────┼─► train stages (chains per condition and seed) ─► eval ─► results/report
+  world ─┬─ pretrain ───────────────┐
+         ├─ msm_data[spec] ──┐      │
+         ├─ aft_data ────────┼─► train stages (one chain per condition and seed) ─► eval ─► results, report
          └─ eval_items ──────┘
+Data stages and pre-training run in this process; the train/eval grid runs on ``workers`` processes.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import transformers
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from valuesfirst.artifacts import StageResult, StageSpec, StageStore
 from valuesfirst.evals.claims import evaluate_claims
-from valuesfirst.evals.forced_choice import pair_scores, score_items, set_rates
+from valuesfirst.evals.forced_choice import pair_scores, set_rates
 from valuesfirst.evals.stats import summarize_condition
 from valuesfirst.experiment_config import LoadedExperiment
-from valuesfirst.jsonl import read_jsonl, write_json, write_jsonl
+from valuesfirst.jsonl import read_jsonl, write_json
 from valuesfirst.provenance import provenance
 from valuesfirst.report import write_report
-from valuesfirst.train.mixture import encode_rows
-from valuesfirst.train.model import load_model
+from valuesfirst.scheduler import Events, Job, run_jobs
+from valuesfirst.stage_jobs import eval_job, train_job
 from valuesfirst.train.pretrain import pretrain
-from valuesfirst.train.stage_train import run_train_stage
 from valuesfirst.world import build as wb
 
 # transformers' per-load progress bars would drown the stage progress display
@@ -49,43 +50,49 @@ class Runner:
         self.console = console or Console()
         self.stage_log: list[dict] = []
         self.progress: Progress | None = None
+        self._overall: TaskID | None = None
+        self._tasks: dict[str, TaskID] = {}
 
-    # -- stage plumbing ----------------------------------------------------------------------------------
-    def _run(
-        self, spec: StageSpec, build: Callable[[Path], dict | None], total_steps: int | None = None
-    ) -> StageResult:
-        label = spec.label or spec.kind
-        task = None
+    # -- display -----------------------------------------------------------------------------------------
+    def _started(self, label: str, total: int) -> None:
         if self.progress is not None:
-            task = self.progress.add_task(label, total=total_steps or 1)
-        t0 = time.perf_counter()
+            self._tasks[label] = self.progress.add_task(escape(label), total=max(total, 1))
 
-        def advance(step: int, loss: float) -> None:
-            if self.progress is not None and task is not None:
-                self.progress.update(task, completed=step + 1, description=f"{label} loss {loss:.3f}")
+    def _stepped(self, label: str, step: int, loss: float) -> None:
+        if self.progress is not None and label in self._tasks:
+            self.progress.update(
+                self._tasks[label], completed=step + 1, description=escape(f"{label} loss {loss:.3f}")
+            )
 
-        self._advance = advance
+    def _finished(self, label: str, info: Mapping[str, Any]) -> None:
+        if self.progress is not None:
+            task = self._tasks.pop(label, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            if self._overall is not None:
+                self.progress.advance(self._overall)
+        status = "reused" if info["reused"] else f"ran in {info.get('duration_s') or 0:.1f}s"
+        self.console.log(escape(f"{label}: {status} -> {Path(info['path']).name}"))
+        self.stage_log.append({k: info.get(k) for k in ("kind", "label", "key", "reused", "duration_s")})
+
+    def _run_here(self, spec: StageSpec, build: Callable[[Path], dict | None], total: int = 1) -> StageResult:
+        label = spec.label or spec.kind
+        self._started(label, total)
         result = self.store.run(spec, build)
-        if self.progress is not None and task is not None:
-            self.progress.update(task, completed=total_steps or 1, visible=False)
-            self.progress.advance(self._overall)
-        status = "reused" if result.reused else f"ran in {time.perf_counter() - t0:.1f}s"
-        self.console.log(f"{label}: {status} -> {result.path.name}")
-        self.stage_log.append(
+        self._finished(
+            label,
             {
-                "kind": spec.kind,
-                "label": label,
+                "path": str(result.path),
                 "key": result.key,
                 "reused": result.reused,
+                "kind": spec.kind,
+                "label": label,
                 "duration_s": result.manifest.get("duration_s"),
-            }
+            },
         )
         return result
 
-    def _on_step(self, step: int, loss: float) -> None:
-        self._advance(step, loss)
-
-    # -- data stages -------------------------------------------------------------------------------------
+    # -- data stages and pre-training (in this process) -------------------------------------------------
     def world_stage(self) -> StageResult:
         cfg = self.cfg
         spec = StageSpec(
@@ -93,12 +100,16 @@ class Runner:
             {"world": cfg.world.model_dump(), "value": cfg.eval.value, "contrast": cfg.eval.contrast},
             label="world",
         )
-        return self._run(
+        return self._run_here(
             spec, lambda out: wb.build_world_stage(cfg.world, cfg.eval.value, cfg.eval.contrast, out)
         )
 
     def pretrain_stage(self, world: StageResult) -> StageResult:
         cfg = self.cfg.pretrain
+
+        def on_probe(step: int, gates: dict) -> None:
+            shown = ", ".join(f"{k} {v['value']:.3f}{'✓' if v['passed'] else '✗'}" for k, v in gates.items())
+            self.console.log(f"pretrain step {step}: {shown}")
 
         def build(out: Path) -> dict:
             texts = [r["text"] for r in read_jsonl(world.path / "pretrain.jsonl")]
@@ -108,21 +119,17 @@ class Runner:
                 gates,
                 cfg,
                 out / "model",
-                on_step=self._on_step,
-                on_probe=lambda s, g: self.console.log(
-                    f"pretrain step {s}: "
-                    + ", ".join(f"{k} {v['value']:.3f}{'✓' if v['passed'] else '✗'}" for k, v in g.items())
-                ),
+                on_probe=on_probe,
+                on_step=functools.partial(self._stepped, "pretrain"),
             )
             write_json(out / "probes.json", info.pop("probes"))
             return info
 
         spec = StageSpec("pretrain", cfg.model_dump(), {"world": world.path}, seed=cfg.seed, label="pretrain")
-        return self._run(spec, build, total_steps=cfg.max_steps + cfg.anneal_steps)
+        return self._run_here(spec, build, total=cfg.max_steps + cfg.anneal_steps)
 
     def msm_data_stage(self, world: StageResult, label: str) -> StageResult:
-        path = self.exp.spec_paths[label]
-        n = self.cfg.data.msm_docs
+        path, n = self.exp.spec_paths[label], self.cfg.data.msm_docs
         spec = StageSpec(
             "msm_data",
             {"world": self.cfg.world.model_dump(), "docs": n},
@@ -130,11 +137,10 @@ class Runner:
             seed=0,
             label=f"msm_data[{label}]",
         )
-        return self._run(spec, lambda out: wb.build_msm_stage(self.cfg.world, path, n, 0, out))
+        return self._run_here(spec, lambda out: wb.build_msm_stage(self.cfg.world, path, n, 0, out))
 
     def aft_data_stage(self, world: StageResult) -> StageResult:
-        path = self.exp.spec_paths[self.cfg.aft_spec]
-        n = self.cfg.data.aft_fact_chats
+        path, n = self.exp.spec_paths[self.cfg.aft_spec], self.cfg.data.aft_fact_chats
         spec = StageSpec(
             "aft_data",
             {"world": self.cfg.world.model_dump(), "fact_chats": n},
@@ -142,95 +148,74 @@ class Runner:
             seed=0,
             label="aft_data",
         )
-        return self._run(spec, lambda out: wb.build_aft_stage(self.cfg.world, path, n, 0, out))
+        return self._run_here(spec, lambda out: wb.build_aft_stage(self.cfg.world, path, n, 0, out))
 
     def eval_items_stage(self, world: StageResult) -> StageResult:
-        path = self.exp.spec_paths[self.cfg.aft_spec]
-        ev = self.cfg.eval
+        path, ev = self.exp.spec_paths[self.cfg.aft_spec], self.cfg.eval
         spec = StageSpec(
             "eval_items",
             {"world": self.cfg.world.model_dump(), **ev.model_dump()},
             {"world": world.path, "spec": path},
             label="eval_items",
         )
-        return self._run(
+        return self._run_here(
             spec, lambda out: wb.build_eval_stage(self.cfg.world, path, ev.value, ev.contrast, out)
         )
 
-    # -- training and evaluation -------------------------------------------------------------------------
-    @functools.cache  # noqa: B019 - one runner per run; the cache holds encoded replay/stage data
-    def _examples(self, data_path: Path, tokenizer_dir: Path) -> dict[str, list]:
-        _, tok = load_model(tokenizer_dir)
-        if data_path.name == "pretrain.jsonl":
-            rows = wb.sample_replay(data_path.parent, self.cfg.data.replay_docs, seed=0)
-            return {"replay": encode_rows(tok, rows, str(data_path))}
-        rows = read_jsonl(data_path)
-        by_kind: dict[str, list] = {}
-        for r in rows:
-            by_kind.setdefault(str(r.get("kind", "data")), []).append(r)
-        return {k: encode_rows(tok, v, str(data_path)) for k, v in by_kind.items()}
-
-    def train_stage(
+    # -- the grid: train chains and evaluations ---------------------------------------------------------
+    def grid_jobs(
         self,
-        kind: str,
-        model: StageResult,
-        data: StageResult,
         world: StageResult,
         base: StageResult,
-        seed: int,
-        label: str,
-    ) -> StageResult:
-        cfg = self.cfg.stages[kind]
-        data_file = data.path / ("msm.jsonl" if kind == "msm" else "aft.jsonl")
-
-        def build(out: Path) -> dict:
-            tok_dir = base.path / "model"
-            sources = {
-                **self._examples(data_file, tok_dir),
-                **self._examples(world.path / "pretrain.jsonl", tok_dir),
-            }
-            return run_train_stage(
-                model.path / "model", sources, cfg, seed, out / "model", on_step=self._on_step
-            )
-
-        spec = StageSpec(
-            kind,
-            {**cfg.model_dump(), "replay_docs": self.cfg.data.replay_docs},
-            {"model": model.path, "data": data.path, "world": world.path},
-            seed=seed,
-            label=label,
-        )
-        return self._run(spec, build, total_steps=cfg.steps)
-
-    def eval_stage(self, model: StageResult, items: StageResult, label: str) -> StageResult:
-        def build(out: Path) -> dict:
-            m, tok = load_model(model.path / "model")
-            scored = score_items(m, tok, read_jsonl(items.path / "eval.jsonl"))
-            write_jsonl(out / "scores.jsonl", scored)
-            rates = set_rates(scored)
-            write_json(out / "rates.json", rates)
-            return {"rates": rates}
-
-        spec = StageSpec(
-            "eval",
-            {"scorer": "logprob_forced_choice"},
-            {"model": model.path, "items": items.path},
-            label=label,
-        )
-        return self._run(spec, build)
-
-    # -- the whole run -----------------------------------------------------------------------------------
-    def count_stages(self) -> int:
-        """Stages this run touches (run or reused): data, pre-training, train chains, evaluations."""
-        cfg = self.cfg
-        chains = {
-            (tuple(c.steps[: i + 1]), s)
-            for c in cfg.conditions
-            for s in cfg.seeds
-            for i in range(len(c.steps))
-        }
-        evals = {(tuple(c.steps), s) for c in cfg.conditions if c.steps for s in cfg.seeds}
-        return 4 + len(cfg.specs) + len(chains) + len(evals) + 1
+        msm_data: Mapping[str, StageResult],
+        aft_data: StageResult,
+        items: StageResult,
+    ) -> tuple[list[Job], dict[tuple[str, int], str]]:
+        """One job per distinct (chain prefix, seed) and one eval job per (condition, seed)."""
+        jobs: dict[str, Job] = {}
+        evals: dict[tuple[str, int], str] = {}
+        run_dir = str(self.run_dir)
+        for cond in self.cfg.conditions:
+            for seed in self.cfg.seeds if cond.steps else []:
+                parent: str | None = None
+                for i, step in enumerate(cond.steps):
+                    kind, _, arg = step.partition(":")
+                    chain = cond.steps[: i + 1]
+                    job_id = f"{'→'.join(chain)} seed={seed}"
+                    if job_id not in jobs:
+                        data = msm_data[arg] if kind == "msm" else aft_data
+                        kwargs = {
+                            "run_dir": run_dir,
+                            "kind": kind,
+                            "cfg": self.cfg.stages[kind].model_dump(),
+                            "seed": seed,
+                            "label": job_id,
+                            "data_stage": str(data.path),
+                            "world_stage": str(world.path),
+                            "base_stage": str(base.path),
+                            "replay_docs": self.cfg.data.replay_docs,
+                        }
+                        jobs[job_id] = Job(
+                            job_id,
+                            job_id,
+                            train_job,
+                            functools.partial(_with_model, kwargs, parent, str(base.path)),
+                            deps=[parent] if parent else [],
+                            total_steps=self.cfg.stages[kind].steps,
+                        )
+                    parent = job_id
+                assert parent is not None
+                eval_id = f"eval[{cond.name}] seed={seed}"
+                kwargs = {"run_dir": run_dir, "items_stage": str(items.path), "label": eval_id}
+                jobs[eval_id] = Job(
+                    eval_id,
+                    eval_id,
+                    eval_job,
+                    functools.partial(_with_model, kwargs, parent, str(base.path)),
+                    deps=[parent],
+                )
+                evals[(cond.name, seed)] = eval_id
+        return list(jobs.values()), evals
 
     def run(self) -> dict:
         t_start = time.perf_counter()
@@ -242,45 +227,38 @@ class Runner:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=self.console,
-            transient=False,
         ) as progress:
             self.progress = progress
-            self._overall = progress.add_task("experiment stages", total=self.count_stages())
             world = self.world_stage()
             base = self.pretrain_stage(world)
             msm_data = {label: self.msm_data_stage(world, label) for label in cfg.specs}
             aft_data = self.aft_data_stage(world)
             items = self.eval_items_stage(world)
-            per_seed: dict[str, dict[int, list[float]]] = {}
-            per_seed_soft: dict[str, dict[int, list[float]]] = {}
-            controls: dict[str, dict[str, list[float]]] = {}
-            base_eval = self.eval_stage(base, items, "eval[base]")
-            for cond in cfg.conditions:
-                seeds = cfg.seeds if cond.steps else [0]
-                for seed in seeds:
-                    model = base
-                    chain: list[str] = []
-                    for step in cond.steps:
-                        kind, _, arg = step.partition(":")
-                        chain.append(step)
-                        data = msm_data[arg] if kind == "msm" else aft_data
-                        model = self.train_stage(
-                            kind, model, data, world, base, seed, f"{'→'.join(chain)} seed={seed}"
-                        )
-                    ev = (
-                        base_eval
-                        if not cond.steps
-                        else self.eval_stage(model, items, f"eval[{cond.name}] seed={seed}")
-                    )
-                    scored = read_jsonl(ev.path / "scores.jsonl")
-                    _, hard, soft = pair_scores(scored, cfg.eval.metric_set)
-                    per_seed.setdefault(cond.name, {})[seed] = hard
-                    per_seed_soft.setdefault(cond.name, {})[seed] = soft
-                    rates = set_rates(scored)
-                    for c in cfg.eval.controls:
-                        if c in rates:
-                            controls.setdefault(cond.name, {}).setdefault(c, []).append(rates[c]["rate"])
+            base_eval = eval_job(str(self.run_dir), str(base.path), str(items.path), "eval[base]")
+            self._finished("eval[base]", base_eval)
+            jobs, evals = self.grid_jobs(world, base, msm_data, aft_data, items)
+            self._overall = progress.add_task("experiment grid", total=len(jobs))
+            events = Events(
+                on_start=lambda j: self._started(j.label, j.total_steps),
+                on_step=lambda j, s, loss: self._stepped(j.label, s, loss),
+                on_done=lambda j, r: self._finished(j.label, r),
+            )
+            done = run_jobs(jobs, cfg.workers, events)
             self.progress = None
+        per_seed: dict[str, dict[int, list[float]]] = {}
+        per_seed_soft: dict[str, dict[int, list[float]]] = {}
+        controls: dict[str, dict[str, list[float]]] = {}
+        for cond in cfg.conditions:
+            for seed in cfg.seeds if cond.steps else [0]:
+                path = Path(done[evals[(cond.name, seed)]]["path"]) if cond.steps else Path(base_eval["path"])
+                scored = read_jsonl(path / "scores.jsonl")
+                _, hard, soft = pair_scores(scored, cfg.eval.metric_set)
+                per_seed.setdefault(cond.name, {})[seed] = hard
+                per_seed_soft.setdefault(cond.name, {})[seed] = soft
+                rates = set_rates(scored)
+                for c in cfg.eval.controls:
+                    if c in rates:
+                        controls.setdefault(cond.name, {}).setdefault(c, []).append(rates[c]["rate"])
         results = self.results(base, per_seed, per_seed_soft, controls, time.perf_counter() - t_start)
         write_report(self.run_dir, results)
         return results
@@ -299,11 +277,11 @@ class Runner:
                 **summary,
                 "controls": {k: sum(v) / len(v) for k, v in controls.get(cond.name, {}).items()},
             }
-        summaries = {k: v for k, v in conditions.items()}
-        claims = evaluate_claims(cfg.claims, summaries, per_seed)
+        claims = evaluate_claims(cfg.claims, conditions, per_seed)
+        outputs = base.manifest.get("outputs", {})
         gates = {
             k: {"value": v["value"], "threshold": v["threshold"], "passed": v["passed"]}
-            for k, v in base.manifest.get("outputs", {}).get("gates", {}).items()
+            for k, v in outputs.get("gates", {}).items()
         }
         return {
             "title": cfg.title,
@@ -316,7 +294,7 @@ class Runner:
             "condition_order": [c.name for c in cfg.conditions],
             "claims": claims,
             "gates": gates,
-            "pretrain": {k: v for k, v in base.manifest.get("outputs", {}).items() if k != "gates"},
+            "pretrain": {k: v for k, v in outputs.items() if k != "gates"},
             "stages": self.stage_log,
             "provenance": {
                 **provenance(),
@@ -325,3 +303,8 @@ class Runner:
             },
             "config": cfg.model_dump(mode="json"),
         }
+
+
+def _with_model(kwargs: dict, parent: str | None, base_path: str, results: Mapping[str, dict]) -> dict:
+    """Fill in the input model: the parent job's output, or the pre-trained base for a chain's first stage."""
+    return {**kwargs, "model_stage": results[parent]["path"] if parent else base_path}

@@ -11,14 +11,15 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from valuesfirst.errors import InputError, Problem
 from valuesfirst.evals.claims import Claim
 from valuesfirst.train.pretrain import PretrainConfig
 from valuesfirst.train.stage_train import StageTrainConfig
 from valuesfirst.world.config import WorldConfig
-from valuesfirst.yamlio import load_model, load_yaml
+from valuesfirst.yamlio import load_model, load_yaml, raise_field_errors
 
 STAGE_TYPES = ("msm", "aft")
 
@@ -80,30 +81,71 @@ class ExperimentConfig(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     conditions: list[ConditionConfig]
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    workers: int = Field(
+        2, ge=1, description="processes that run the train/eval grid in parallel (default 2); set each "
+        "stage's `threads` so workers x threads matches the cores. 1 = everything in this process.",
+    )
     claims: list[Claim] = Field(default_factory=list)
     metric: str = "rate of A-aligned choice on held-out conflict pairs"
 
+    quick: dict[str, Any] | None = Field(
+        None, description="overrides merged over this config by --quick; validated on every load"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_quick(cls, data: Any) -> Any:
+        """Validate the config with its `quick:` overrides merged in, so a typo there is never silent."""
+        if not isinstance(data, dict) or not isinstance(data.get("quick"), dict):
+            return data
+        quick = data["quick"]
+        merged = _deep_merge({k: v for k, v in data.items() if k != "quick"}, quick)
+        try:
+            cls.model_validate(merged)
+        except ValidationError as exc:
+            # Errors at a path the quick section sets are reported there; the others also exist without
+            # the overrides and are reported by the normal validation of the same data.
+            details = [
+                InitErrorDetails(
+                    type=err["type"], loc=("quick", *err["loc"]), input=err["input"], ctx=err.get("ctx", {})
+                )
+                for err in exc.errors(include_url=False)
+                if _has_path(quick, tuple(err["loc"]))
+            ]
+            if details:  # keep pydantic's error types, so messages (and "did you mean") stay the same
+                raise ValidationError.from_exception_data("ExperimentConfig", details) from None
+        return data
+
     @model_validator(mode="after")
     def _check_refs(self) -> ExperimentConfig:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
         for t in STAGE_TYPES:
             if t not in self.stages:
-                raise ValueError(f"stages.{t} is required")
+                errors.append((("stages",), f"stages.{t} is required"))
         names = [c.name for c in self.conditions]
-        if len(set(names)) != len(names):
-            raise ValueError("condition names must be unique")
-        for c in self.conditions:
-            for s in c.steps:
+        for i, c in enumerate(self.conditions):
+            if names.count(c.name) > 1:
+                errors.append((("conditions", i, "name"), f"condition name {c.name!r} is used twice"))
+            for j, s in enumerate(c.steps):
                 kind, _, arg = s.partition(":")
                 if kind not in STAGE_TYPES:
-                    raise ValueError(f"condition {c.name}: unknown stage {kind!r} (known: {STAGE_TYPES})")
-                if kind == "msm" and arg not in self.specs:
-                    raise ValueError(f"condition {c.name}: step {s!r} names no spec in `specs`")
+                    errors.append(
+                        (("conditions", i, "steps", j), f"unknown stage {kind!r} (known: {STAGE_TYPES})")
+                    )
+                elif kind == "msm" and arg not in self.specs:
+                    errors.append(
+                        (
+                            ("conditions", i, "steps", j),
+                            f"{s!r} names no spec in `specs` ({sorted(self.specs)})",
+                        )
+                    )
         if self.data.aft_spec is not None and self.data.aft_spec not in self.specs:
-            raise ValueError(f"data.aft_spec {self.data.aft_spec!r} is not in `specs`")
-        for claim in self.claims:
-            for ref in _claim_refs(claim):
+            errors.append((("data", "aft_spec"), f"{self.data.aft_spec!r} is not in `specs`"))
+        for i, claim in enumerate(self.claims):
+            for loc, ref in _claim_refs(claim):
                 if ref not in names:
-                    raise ValueError(f"claim {claim.id}: condition {ref!r} is not defined")
+                    errors.append((("claims", i, *loc), f"condition {ref!r} is not defined"))
+        raise_field_errors("ExperimentConfig", errors, self)
         return self
 
     @property
@@ -111,14 +153,30 @@ class ExperimentConfig(BaseModel):
         return self.data.aft_spec or next(iter(self.specs))
 
 
-def _claim_refs(claim: Any) -> list[str]:
-    refs = []
+def _claim_refs(claim: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(location inside the claim, condition name) for every condition a claim names."""
+    refs: list[tuple[tuple[str | int, ...], str]] = []
     for attr in ("a", "b", "full", "ablated", "reference"):
         if isinstance(getattr(claim, attr, None), str):
-            refs.append(getattr(claim, attr))
-    for gap in getattr(claim, "gaps", []) or []:
-        refs += [gap.a, gap.b]
+            refs.append(((attr,), getattr(claim, attr)))
+    for k, gap in enumerate(getattr(claim, "gaps", []) or []):
+        refs += [(("gaps", k, "a"), gap.a), (("gaps", k, "b"), gap.b)]
     return refs
+
+
+def _has_path(tree: Any, path: tuple[Any, ...]) -> bool:
+    for key in path:
+        if (
+            isinstance(tree, dict)
+            and key in tree
+            or isinstance(tree, list)
+            and isinstance(key, int)
+            and key < len(tree)
+        ):
+            tree = tree[key]
+        else:
+            return False
+    return True
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -135,15 +193,20 @@ class LoadedExperiment(BaseModel):
 
 
 def load_experiment(path: Path, *, quick: bool = False) -> LoadedExperiment:
-    """Load and validate a config; with ``quick``, its ``quick:`` section is merged over it first."""
+    """Load and validate a config (its `quick:` section included); with ``quick``, apply that section."""
     path = Path(path)
     data, _ = load_yaml(path)
     if not isinstance(data, dict):
-        raise InputError([Problem(str(path), 1, None, "the config must be a mapping")])
-    quick_over = data.pop("quick", None)
-    if quick and quick_over:
-        data = _deep_merge(data, quick_over)
-    config = load_model(path, ExperimentConfig, data=data)
+        raise InputError([Problem(str(path), 1, None, "the config must be a mapping of fields")])
+    config = load_model(path, ExperimentConfig)
+    if quick and config.quick:
+        merged = _deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)
+        try:
+            config = ExperimentConfig.model_validate(merged)
+        except ValidationError as exc:  # only errors the overrides cause in combination with the rest
+            raise InputError(
+                [Problem(str(path), None, f"quick ({e['loc']})", str(e["msg"])) for e in exc.errors()]
+            ) from exc
     spec_paths = {}
     problems = []
     for label, rel in config.specs.items():

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from valuesfirst.errors import InputError, Problem
-from valuesfirst.yamlio import YamlPath, field_path, load_model
+from valuesfirst.yamlio import YamlPath, field_path, load_model, raise_field_errors
 
 _SLUG = re.compile(r"[a-z0-9_-]+")
 
@@ -231,18 +231,8 @@ def _item_key(item: str) -> str:
 
 
 def _raise_if_errors(title: str, errors: list[tuple[YamlPath, str]], model: BaseModel) -> None:
-    """Raise all cross-field errors at once, each at its own location.
-
-    A `ValidationError` raised inside a validator is re-rooted by pydantic under the validator's
-    location, so these locations come out as full paths (``values[2].name``) in the final error.
-    """
-    if not errors:
-        return
-    details = [
-        InitErrorDetails(type=PydanticCustomError("spec_consistency", message), loc=loc, input=model)
-        for loc, message in errors
-    ]
-    raise ValidationError.from_exception_data(title, details)
+    """Raise all cross-field errors at once, each at its own location (see yamlio.raise_field_errors)."""
+    raise_field_errors(title, errors, model)
 
 
 # --- loading and saving ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from valuesfirst.errors import InputError, Problem
@@ -47,6 +48,21 @@ def field_path(loc: Sequence[str | int]) -> str:
         else:
             out += f".{seg}" if out else str(seg)
     return out
+
+
+def raise_field_errors(title: str, errors: list[tuple[YamlPath, str]], model: Any) -> None:
+    """Raise cross-field errors from inside a pydantic validator, each at its own location.
+
+    A `ValidationError` raised inside a validator is re-rooted by pydantic under the validator's
+    location, so these locations come out as full paths (``conditions[2].steps[0]``) with their lines.
+    """
+    if not errors:
+        return
+    details = [
+        InitErrorDetails(type=PydanticCustomError("consistency", message), loc=loc, input=model)
+        for loc, message in errors
+    ]
+    raise ValidationError.from_exception_data(title, details)
 
 
 def load_yaml(path: str | Path) -> tuple[Any, LineMap]:

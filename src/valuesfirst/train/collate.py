@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from valuesfirst.train.tokenizer import eot_token_id
+from valuesfirst.train.tokenizer import check_messages, eot_token_id
 
 IGNORE_INDEX = -100
 
@@ -82,14 +82,7 @@ def encode_documents(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -
 
 
 def _validate_chat(messages: Sequence[Mapping[str, Any]]) -> None:
-    if not messages:
-        raise ValueError("chat has no messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise ValueError(f"message {i} is a {type(message).__name__}, expected a mapping")
-        for key in ("role", "content"):
-            if not isinstance(message.get(key), str):
-                raise ValueError(f"message {i} lacks a string {key!r} (got {message.get(key)!r})")
+    check_messages(messages)
     if not any(message["role"] == "assistant" for message in messages):
         raise ValueError("chat has no assistant turn, so it has nothing to train on")
 

@@ -28,7 +28,11 @@ class StageTrainConfig(BaseModel):
         description="share by document count of each source: a `kind` of the stage's data, or `replay` "
         "(pre-training corpus). Normalised; only ratios matter.",
     )
-    bf16: bool = Field(True, description="bf16 autocast on CPU (default true)")
+    bf16: bool = Field(
+        False,
+        description="bf16 autocast (default false: on CPUs without AMX it is 1.6x slower than fp32 for "
+        "tiny models; see benchmarks/cpu_tiny_model_step.md)",
+    )
     threads: int = Field(2, ge=1, description="torch CPU threads (default 2)")
 
 

@@ -81,7 +81,7 @@ _JINJA_ENV = ImmutableSandboxedEnvironment(
 _TOY_TEMPLATE = _JINJA_ENV.from_string(TOY_CHAT_TEMPLATE)
 
 
-def _check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
+def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
     if not messages:
         raise ValueError("chat has no messages")
     for i, message in enumerate(messages):
@@ -100,7 +100,7 @@ def render_chat_text(messages: Sequence[Mapping[str, Any]], add_generation_promp
     Produces exactly the text of ``tokenizer.apply_chat_template(messages, tokenize=False)`` for a tokenizer
     from :func:`train_word_tokenizer`. Raises ValueError when a message lacks a string role or content.
     """
-    _check_messages(messages)
+    check_messages(messages)
     return _TOY_TEMPLATE.render(
         messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt
     )
