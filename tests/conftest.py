@@ -10,6 +10,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 
 from valuesfirst.world.config import WorldConfig  # noqa: E402
+
+
 @pytest.fixture(scope="session")
 def small_world_config() -> WorldConfig:
     """A small embedded world (4 domains, 64 items, 50 personas, 2000 corpus docs) that builds in ms.

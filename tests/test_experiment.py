@@ -266,13 +266,13 @@ def test_stage_folders_match_results_and_are_deduplicated(
     logged = [f"{s['kind']}-{s['key']}" for s in res["stages"]]
     assert folders == set(logged)
     assert len(folders) == expected_stage_count(quick_cfg)
-    # A stage shared by several conditions (e.g. msm:A seed=0 under msm_a and msm_a_aft) is built once
-    # and reused after; a fresh run builds every folder exactly once.
-    first_seen: set[str] = set()
-    for name, stage in zip(logged, res["stages"], strict=True):
-        assert stage["reused"] is (name in first_seen), stage
-        first_seen.add(name)
-    assert len(logged) > len(folders)  # the demo does share stages
+    # A stage shared by several conditions (e.g. msm:A seed=0 under msm_a and msm_a_aft) is one job:
+    # a fresh run builds and logs every folder exactly once.
+    assert len(logged) == len(folders)
+    assert not any(stage["reused"] for stage in res["stages"])
+    chains = [s["label"] for s in res["stages"] if s["kind"] in ("msm", "aft")]
+    assert sum(1 for c in quick_cfg.conditions if c.steps and c.steps[0] == "msm:A") == 2  # shared prefix
+    assert len([c for c in chains if c.startswith("msm:A seed=")]) == len(quick_cfg.seeds)
 
 
 def test_every_stage_manifest_is_complete_with_provenance(
@@ -330,7 +330,8 @@ def test_second_run_reuses_every_stage(quick_run: Run) -> None:
         assert f"required claim {claim['id']!r} does not hold" in result.stderr
     second = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
 
-    assert [s["key"] for s in second["stages"]] == [s["key"] for s in first["stages"]]
+    # stages finish in a different order when two run in parallel; the set is what must be equal
+    assert sorted(s["key"] for s in second["stages"]) == sorted(s["key"] for s in first["stages"])
     assert all(s["reused"] for s in second["stages"]), [s for s in second["stages"] if not s["reused"]]
     assert manifests(run_dir) == quick_run.manifests  # same folders, manifests untouched (bytes and mtime)
     assert temp_dirs(run_dir) == []

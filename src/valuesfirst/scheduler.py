@@ -8,10 +8,13 @@ OpenMP pool is running can deadlock). ``workers=1`` runs everything in-process, 
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -45,7 +48,18 @@ class Events:
     on_done: Callable[[Job, dict], None] = lambda job, result: None
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this worker when its parent dies (Linux), so a killed run leaves no orphan
+    still training and publishing stages behind the next run's back."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _worker_init(parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import transformers  # noqa: PLC0415 - only workers need it here
 
@@ -98,7 +112,9 @@ def run_jobs(jobs: list[Job], workers: int, events: Events | None = None) -> dic
     ctx = mp.get_context("spawn")
     with (
         ctx.Manager() as manager,
-        ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool,
+        ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        ) as pool,
     ):
         q = manager.Queue()
         running: dict[Future, Job] = {}
