@@ -54,7 +54,7 @@ _REFERENCE_SUFFIXES = frozenset({"env", "var", "file", "path", "name"})
 # Values that are unmistakably credentials whatever key they sit under.
 _SECRET_VALUE = re.compile(
     r"^(?:Bearer\s+\S+"
-    r"|sk-[A-Za-z0-9_\-]{16,}"  # OpenAI / Anthropic (sk-ant-...)
+    r"|sk-[A-Za-z0-9_\-]{16,}"  # OpenAI and Anthropic key shapes
     r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
     r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub
     r"|xox[abprs]-[A-Za-z0-9\-]{10,})$"  # Slack
