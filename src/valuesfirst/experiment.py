@@ -31,7 +31,7 @@ from valuesfirst.jsonl import read_jsonl, write_json
 from valuesfirst.provenance import provenance
 from valuesfirst.report import write_report
 from valuesfirst.scheduler import Events, Job, run_jobs
-from valuesfirst.stage_jobs import eval_job, train_job
+from valuesfirst.stage_jobs import eval_job, stage_summary, train_job
 from valuesfirst.train.pretrain import pretrain
 from valuesfirst.world import build as wb
 
@@ -79,17 +79,7 @@ class Runner:
         label = spec.label or spec.kind
         self._started(label, total)
         result = self.store.run(spec, build)
-        self._finished(
-            label,
-            {
-                "path": str(result.path),
-                "key": result.key,
-                "reused": result.reused,
-                "kind": spec.kind,
-                "label": label,
-                "duration_s": result.manifest.get("duration_s"),
-            },
-        )
+        self._finished(label, stage_summary(result, spec.kind, label))
         return result
 
     # -- data stages and pre-training (in this process) -------------------------------------------------

@@ -19,7 +19,7 @@ from valuesfirst.evals.claims import Claim
 from valuesfirst.train.pretrain import PretrainConfig
 from valuesfirst.train.stage_train import StageTrainConfig
 from valuesfirst.world.config import WorldConfig
-from valuesfirst.yamlio import load_model, load_yaml, raise_field_errors
+from valuesfirst.yamlio import load_model, raise_field_errors
 
 STAGE_TYPES = ("msm", "aft")
 
@@ -195,9 +195,6 @@ class LoadedExperiment(BaseModel):
 def load_experiment(path: Path, *, quick: bool = False) -> LoadedExperiment:
     """Load and validate a config (its `quick:` section included); with ``quick``, apply that section."""
     path = Path(path)
-    data, _ = load_yaml(path)
-    if not isinstance(data, dict):
-        raise InputError([Problem(str(path), 1, None, "the config must be a mapping of fields")])
     config = load_model(path, ExperimentConfig)
     if quick and config.quick:
         merged = _deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)

@@ -133,7 +133,7 @@ class Preferences(_Strict):
                 errors.append(
                     (("dislikes", index), f"{item!r} is both liked (likes[{like_index}]) and disliked")
                 )
-        _raise_if_errors("Preferences", errors, self)
+        raise_field_errors("Preferences", errors, self)
         return self
 
     def items(self) -> Iterator[tuple[str, int, str]]:
@@ -203,7 +203,7 @@ class Spec(_Strict):
                     errors.append(
                         (here, f"{item!r} is in {polarity} here but in {other_polarity} at `{where}`")
                     )
-        _raise_if_errors("Spec", errors, self)
+        raise_field_errors("Spec", errors, self)
         return self
 
     def preference_blocks(self) -> Iterator[tuple[YamlPath, Preferences]]:
@@ -228,11 +228,6 @@ class Spec(_Strict):
 
 def _item_key(item: str) -> str:
     return " ".join(item.split()).casefold()
-
-
-def _raise_if_errors(title: str, errors: list[tuple[YamlPath, str]], model: BaseModel) -> None:
-    """Raise all cross-field errors at once, each at its own location (see yamlio.raise_field_errors)."""
-    raise_field_errors(title, errors, model)
 
 
 # --- loading and saving ----------------------------------------------------------------------------

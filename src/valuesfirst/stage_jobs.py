@@ -35,7 +35,8 @@ def _examples(data_path: Path, tokenizer_dir: Path, replay_docs: int) -> dict[st
     return {k: encode_rows(tok, v, str(data_path)) for k, v in by_kind.items()}
 
 
-def _summary(res: StageResult, kind: str, label: str) -> dict:
+def stage_summary(res: StageResult, kind: str, label: str) -> dict:
+    """What the runner logs and reads back of a finished stage (plain data, so it crosses processes)."""
     return {
         "path": str(res.path),
         "key": res.key,
@@ -96,7 +97,7 @@ def train_job(
         }
         return run_train_stage(model_p / "model", sources, config, seed, out / "model", on_step=progress)
 
-    return _summary(StageStore(Path(run_dir)).run(spec, build), kind, label)
+    return stage_summary(StageStore(Path(run_dir)).run(spec, build), kind, label)
 
 
 def eval_job(
@@ -116,4 +117,4 @@ def eval_job(
     spec = StageSpec(
         "eval", {"scorer": "logprob_forced_choice"}, {"model": model_p, "items": items_p}, label=label
     )
-    return _summary(StageStore(Path(run_dir)).run(spec, build), "eval", label)
+    return stage_summary(StageStore(Path(run_dir)).run(spec, build), "eval", label)

@@ -102,9 +102,7 @@ def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def load_model(
-    path: str | Path, model_cls: type[M], *, context: dict[str, Any] | None = None, data: Any = None
-) -> M:
+def load_model(path: str | Path, model_cls: type[M], *, context: dict[str, Any] | None = None) -> M:
     """Load YAML from `path` and validate it as `model_cls`.
 
     Every pydantic error becomes a `Problem` with the dotted field path and a line: the exact line of
@@ -115,10 +113,12 @@ def load_model(
         InputError: with every problem found, sorted by line.
     """
     file = str(path)
-    loaded, lines = load_yaml(path)
-    # `data` lets a caller validate the file's content after adjusting it (e.g. merging a `quick:` section
-    # over it); line numbers still come from the file, so errors keep pointing at the right place.
-    data = loaded if data is None else data
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):  # say so plainly rather than pydantic's "valid dictionary or instance"
+        found = "empty" if data is None else f"a {type(data).__name__}"
+        raise InputError(
+            [Problem(file, lines.get((), 1), None, f"the file must be a mapping of fields, not {found}")]
+        )
     try:
         return model_cls.model_validate(data, context=context)
     except ValidationError as exc:
