@@ -185,5 +185,15 @@ def spec_render(
     console.print(RENDERERS[variant](spec), markup=False, highlight=False)
 
 
+def _register_command_groups() -> None:
+    # Issue-sized command groups live in valuesfirst.commands, one module each.
+    from valuesfirst.commands import evaluate, generate, train
+
+    for module in (generate, train, evaluate):
+        module.register(app)
+
+
+_register_command_groups()
+
 if __name__ == "__main__":
     app()
