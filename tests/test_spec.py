@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 
 from valuesfirst.errors import InputError
-from valuesfirst.spec import (
-    Spec,
-    check_spec,
-    dump_spec,
-    load_spec,
-    render,
-    render_rules_only,
-    render_values_explained,
-)
+from valuesfirst.spec import Spec, check_spec, dump_spec, load_spec
+from valuesfirst.spec_render import render, render_rules_only, render_values_explained
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "specs" / "general_assistant.yaml"
 
@@ -209,7 +202,7 @@ def test_rules_only_excludes_reasons(tmp_path: Path) -> None:
 def test_render_rejects_unknown_variant(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, VALID))
     with pytest.raises(ValueError, match="unknown spec variant"):
-        render(spec, "general")  # type: ignore[arg-type]
+        render(spec, "nonexistent")  # type: ignore[arg-type]
 
 
 def test_dump_load_round_trip(tmp_path: Path) -> None:

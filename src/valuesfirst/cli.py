@@ -169,10 +169,13 @@ def spec_check(files: Annotated[list[Path], typer.Argument(help="spec files (YAM
 @spec_app.command("render")
 def spec_render(
     file: Annotated[Path, typer.Argument(help="spec file (YAML)")],
-    variant: Annotated[str, typer.Option(help="values_explained or rules_only")] = "values_explained",
+    variant: Annotated[
+        str, typer.Option(help="values_explained, rules_only, rules_augmented or general")
+    ] = "values_explained",
 ) -> None:
     """Print a rendering of a spec (the text an LLM generator sees as context)."""
-    from valuesfirst.spec import RENDERERS, load_spec
+    from valuesfirst.spec import load_spec
+    from valuesfirst.spec_render import RENDERERS
 
     if variant not in RENDERERS:
         err_console.print(f"unknown variant {variant!r}; known: {sorted(RENDERERS)}")

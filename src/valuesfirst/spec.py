@@ -5,17 +5,7 @@ such as ``wy:`` is caught and named, with its line), every string is stripped an
 unless it has an empty default, and cross-field rules (unique value names, consistent preferences) are
 checked with errors that point at the exact offending item.
 
-The spec is rendered to Markdown in *variants*, which serve as LLM context for document generation and
-as the experimental conditions of the MSM paper:
-
-- ``values_explained``: identity, then each value with what it is, why the assistant holds it, its
-  rules, worked examples with explanations, and the preferences the value explains; then any
-  preferences stated without attribution. This is the full spec.
-- ``rules_only``: identity, then only the rules (one flat list, not grouped under value names) and the
-  stated preferences, with no what/why, no examples and no attribution of preferences to values. This
-  is the paper's "rules without reasons" condition.
-
-Later work adds rules-augmented and general variants by registering a renderer in `RENDERERS`.
+Rendering into the MSM paper's variants lives in :mod:`valuesfirst.spec_render`.
 """
 
 from __future__ import annotations
@@ -25,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -280,104 +270,13 @@ def dump_spec(spec: Spec, path: str | Path) -> None:
         raise
 
 
-# --- rendering -------------------------------------------------------------------------------------
-
-SpecVariant = Literal["values_explained", "rules_only"]
-"""Names of the rendered spec variants; see the module docstring."""
-
-
-def _identity_section(spec: Spec) -> list[str]:
-    ident = spec.identity
-    out = [
-        f"# {spec.title}",
-        "",
-        "## Identity",
-        "",
-        f"The assistant is called {ident.name} and is developed by {ident.developer}.",
-    ]
-    if ident.description:
-        out += ["", ident.description]
-    return out
-
-
-def _preferences_lines(prefs: Preferences) -> list[str]:
-    return [
-        f"- Likes ({prefs.domain}): {', '.join(prefs.likes)}",
-        f"- Dislikes ({prefs.domain}): {', '.join(prefs.dislikes)}",
-    ]
-
-
-def _quote(text: str) -> list[str]:
-    # Prefix every line so multi-line prompts stay inside the Markdown blockquote.
-    return [f"> {line}".rstrip() for line in text.splitlines()]
-
-
-def render_values_explained(spec: Spec) -> str:
-    """Full spec as Markdown: identity, each value with what, why, rules, examples and the preferences it
-    explains, then preferences stated without attribution."""
-    out = _identity_section(spec)
-    out += ["", "## Values"]
-    for number, value in enumerate(spec.values, start=1):
-        out += ["", f"### {number}. {value.name}", "", f"**What.** {value.what}", "", f"**Why.** {value.why}"]
-        if value.rules:
-            out += ["", "**Rules.**", ""] + [f"- {rule}" for rule in value.rules]
-        if value.examples:
-            out += ["", "**Examples.**"]
-            for example in value.examples:
-                out += [""] + _quote(f"User: {example.prompt}") + [">"]
-                out += _quote(f"{spec.identity.name}: {example.response}")
-                if example.explanation:
-                    out += ["", f"Why this response: {example.explanation}"]
-        if value.preferences is not None:
-            out += ["", f"**Preferences that follow from {value.name}.**", ""]
-            out += _preferences_lines(value.preferences)
-    if spec.preferences is not None:
-        out += ["", "## Stated preferences", ""] + _preferences_lines(spec.preferences)
-    return "\n".join(out) + "\n"
-
-
-def render_rules_only(spec: Spec) -> str:
-    """Identity, the rules and the stated preferences only: no what, why, examples or attributions."""
-    out = _identity_section(spec)
-    rules = [rule for value in spec.values for rule in value.rules]
-    if rules:
-        out += ["", "## Rules", ""] + [f"{number}. {rule}" for number, rule in enumerate(rules, start=1)]
-    blocks = [prefs for _, prefs in spec.preference_blocks()]
-    if blocks:
-        out += ["", "## Preferences", ""]
-        for prefs in blocks:
-            out += _preferences_lines(prefs)
-    return "\n".join(out) + "\n"
-
-
-RENDERERS: dict[str, Callable[[Spec], str]] = {
-    "values_explained": render_values_explained,
-    "rules_only": render_rules_only,
-}
-"""Renderer for each variant name; later variants register here."""
-
-
-def render(spec: Spec, variant: SpecVariant) -> str:
-    """Render `spec` as Markdown in the named variant (see the module docstring)."""
-    try:
-        renderer = RENDERERS[variant]
-    except KeyError:
-        raise ValueError(f"unknown spec variant {variant!r}; known: {', '.join(RENDERERS)}") from None
-    return renderer(spec)
-
-
 __all__ = [
-    "RENDERERS",
     "Example",
     "Identity",
     "Preferences",
     "Spec",
-    "SpecVariant",
     "Value",
     "check_spec",
     "dump_spec",
     "load_spec",
-    "render",
-    "render_rules_only",
-    "render_values_explained",
 ]

@@ -1,9 +1,306 @@
-"""``valuesfirst generate``: placeholder until its issue lands."""
+"""``valuesfirst generate midtrain`` and ``valuesfirst generate aft``: LLM-generated training data.
+
+Exit codes: 0 done; 1 a level passed its failure threshold (summary printed, manifest status
+``stopped``); 2 bad input (spec, config, flags, missing API key), reported before any call is made.
+Rerunning the same command after a crash or kill resumes: nothing finished is generated again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+generate_app = typer.Typer(no_args_is_help=True, help="Generate MSM documents and AFT demonstrations.")
+
+SpecOpt = Annotated[Path, typer.Option("--spec", help="spec file (YAML)")]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="generator: openai:MODEL, vllm:MODEL, ollama:MODEL, anthropic:MODEL, local:PATH, or fake: "
+        "(offline deterministic placeholder text, for smoke tests)",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="output folder (reused to resume)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="generation config (YAML)")]
+PreviewOpt = Annotated[bool, typer.Option("--preview", help="print projected calls/tokens/cost; no call")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL")]
+KeyEnvOpt = Annotated[str | None, typer.Option("--api-key-env", help="env var holding the API key")]
+ConcOpt = Annotated[int, typer.Option("--concurrency", min=1, help="requests in flight")]
+VariantOpt = Annotated[
+    str | None, typer.Option("--variant", help="values_explained|rules_only|rules_augmented|general")
+]
+TokOpt = Annotated[Path | None, typer.Option("--tokenizer", help="local tokenizer folder for token stats")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="seed of the shuffles")]
+ThreshOpt = Annotated[float | None, typer.Option("--failure-threshold", help="stop a level above this")]
+BatchOpt = Annotated[bool, typer.Option("--batch", help="use the provider's batch API (half price)")]
+RemoteOpt = Annotated[bool, typer.Option("--trust-remote-code", help="allow tokenizer/model code")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bars")]
+
+
+def _fail(exc: Exception) -> None:
+    from valuesfirst.cli import _fail as cli_fail
+    from valuesfirst.errors import InputError
+
+    assert isinstance(exc, InputError)
+    cli_fail(exc)
+
+
+def _model_name(uri: str) -> str:
+    kind, _, model = uri.partition(":")
+    return model or kind
+
+
+def _backend(uri: str, base_url: str | None, key_env: str | None, trust_remote_code: bool) -> Any:
+    """The backend for `uri`; InputError (exit 2) for an unknown scheme or a missing key, before any call."""
+    from valuesfirst.errors import InputError
+
+    if uri.startswith("fake:") or uri == "fake":
+        from valuesfirst.generate.fake import fake_backend
+
+        return fake_backend(model=_model_name(uri) if uri != "fake:" else "fake")
+    try:
+        from valuesfirst.llm.factory import backend_from_uri
+    except ImportError:  # pragma: no cover - the factory ships with the LLM layer
+        raise InputError.single("this install has no LLM backend factory", field="--backend") from None
+    kwargs: dict[str, Any] = {
+        "base_url": base_url,
+        "api_key_env": key_env,
+        "trust_remote_code": trust_remote_code,
+    }
+    return backend_from_uri(uri, **kwargs)
+
+
+def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    console = Console(soft_wrap=True)
+    console.rule(f"[bold]{title}")
+    for key, value in extra.items():
+        console.print(f"{key}: {value}")
+    console.print("resolved config:")
+    console.print(Syntax(json.dumps(config.model_dump(mode="json"), indent=1), "json", word_wrap=True))
+
+
+def _run(coro_factory: Any, backend: Any, out: Path, concurrency: int, judge_backend: Any = None) -> Any:
+    from valuesfirst.llm.client import ClientConfig, LLMClient
+
+    config = ClientConfig(concurrency=concurrency, cache_dir=out / "cache")
+    client = LLMClient(backend, config)
+    # One cache folder serves both: keys include the model, so answers never cross over.
+    judge = LLMClient(judge_backend, config) if judge_backend is not None else None
+
+    async def main() -> Any:
+        try:
+            return await (coro_factory(client, judge) if judge is not None else coro_factory(client))
+        finally:
+            await client.aclose()
+            if judge is not None:
+                await judge.aclose()
+
+    return asyncio.run(main())
+
+
+@generate_app.command("midtrain")
+def midtrain(
+    spec: SpecOpt,
+    backend: BackendOpt,
+    out: OutOpt,
+    config: ConfigOpt = None,
+    preview: PreviewOpt = False,
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = None,
+    concurrency: ConcOpt = 16,
+    variant: VariantOpt = None,
+    tokenizer: TokOpt = None,
+    prompt_version: Annotated[str | None, typer.Option(help="prompt template set")] = None,
+    domains: Annotated[int | None, typer.Option(help="counts.domains")] = None,
+    subdomains: Annotated[int | None, typer.Option(help="counts.subdomains_per_domain")] = None,
+    assertions: Annotated[int | None, typer.Option(help="counts.assertions_per_subdomain")] = None,
+    doc_types: Annotated[int | None, typer.Option(help="counts.doc_types_per_subdomain")] = None,
+    ideas: Annotated[int | None, typer.Option(help="counts.ideas_per_doc_type")] = None,
+    seed: SeedOpt = None,
+    failure_threshold: ThreshOpt = None,
+    batch: BatchOpt = False,
+    trust_remote_code: RemoteOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
+    from valuesfirst.errors import InputError
+    from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
+    from valuesfirst.generate.levels import StageFailed
+    from valuesfirst.generate.msm import generate_midtrain, msm_prompts
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_midtrain, summarize
+    from valuesfirst.spec import load_spec
+    from valuesfirst.spec_render import render
+
+    overrides = {
+        "variant": variant,
+        "prompt_version": prompt_version,
+        "seed": seed,
+        "failure_threshold": failure_threshold,
+        "counts.domains": domains,
+        "counts.subdomains_per_domain": subdomains,
+        "counts.assertions_per_subdomain": assertions,
+        "counts.doc_types_per_subdomain": doc_types,
+        "counts.ideas_per_doc_type": ideas,
+    }
+    try:
+        cfg = load_gen_config(config, MidtrainGenConfig, overrides)
+        the_spec = load_spec(spec)
+        spec_text = render(the_spec, cfg.variant)
+        prompts = msm_prompts(cfg)
+        _print_config("generate midtrain", cfg, {"spec": spec, "backend": backend, "out": out})
+        if preview:
+            summary = summarize(project_midtrain(cfg, prompts, spec_text), _model_name(backend))
+            print_preview(summary, "items", ESTIMATE_NOTE)
+            return
+        the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
+        result = _run(
+            lambda client: generate_midtrain(
+                the_spec, cfg, client, out, spec_path=spec, progress=progress, use_batch=batch
+            ),
+            the_backend,
+            out,
+            concurrency,
+        )
+        if tokenizer is not None:
+            from valuesfirst.generate.tokstats import write_token_stats
+            from valuesfirst.jsonl import read_jsonl
+
+            texts = [row["text"] for row in read_jsonl(result.dataset)]
+            stats = write_token_stats(out, tokenizer, texts, "MSM documents", trust_remote_code)
+            typer.echo(f"tokens: {stats['total']} in {stats['n']} documents")
+    except InputError as exc:
+        _fail(exc)
+        return
+    except StageFailed as exc:
+        typer.echo(f"stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{result.n_documents} documents -> {result.dataset}")
+
+
+@generate_app.command("aft")
+def aft(
+    spec: SpecOpt,
+    backend: BackendOpt,
+    out: OutOpt,
+    config: ConfigOpt = None,
+    preview: PreviewOpt = False,
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = None,
+    concurrency: ConcOpt = 16,
+    variant: VariantOpt = None,
+    tokenizer: TokOpt = None,
+    style: Annotated[str | None, typer.Option(help="value or rule")] = None,
+    cot: Annotated[bool | None, typer.Option("--cot/--no-cot", help="CoT in dataset.jsonl")] = None,
+    n_samples: Annotated[int | None, typer.Option(help="target number of samples")] = None,
+    n_domains: Annotated[int | None, typer.Option(help="conversation domains")] = None,
+    queries_per_type: Annotated[int | None, typer.Option(help="queries per (domain, type)")] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="rounds incl. backfill")] = None,
+    opaque_preferences: Annotated[
+        bool, typer.Option(help="cheese-experiment mode: preferences stated, no reasons (implies --no-cot)")
+    ] = False,
+    seed: SeedOpt = None,
+    failure_threshold: ThreshOpt = None,
+    batch: BatchOpt = False,
+    trust_remote_code: RemoteOpt = False,
+    progress: ProgressOpt = True,
+    judge_backend: Annotated[
+        str | None, typer.Option("--judge-backend", help="judge URI (default: the generator judges)")
+    ] = None,
+    judge_base_url: Annotated[str | None, typer.Option("--judge-base-url", help="judge server URL")] = None,
+    judge_api_key_env: Annotated[
+        str | None, typer.Option("--judge-api-key-env", help="env var holding the judge's API key")
+    ] = None,
+) -> None:
+    """AFT demonstrations: domains -> queries -> dedup -> responses -> judge -> backfill."""
+    from valuesfirst.errors import InputError
+    from valuesfirst.generate.aft import aft_prompts, generate_aft
+    from valuesfirst.generate.config import AftGenConfig, load_gen_config
+    from valuesfirst.generate.levels import StageFailed
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_aft, summarize
+    from valuesfirst.spec import load_spec
+    from valuesfirst.spec_render import render
+
+    overrides: dict[str, Any] = {
+        "variant": variant,
+        "style": style,
+        "cot": cot,
+        "n_samples": n_samples,
+        "n_domains": n_domains,
+        "queries_per_type": queries_per_type,
+        "max_rounds": max_rounds,
+        "seed": seed,
+        "failure_threshold": failure_threshold,
+    }
+    try:
+        if opaque_preferences:
+            base = load_gen_config(config, AftGenConfig, {}) if config else None
+            if base is None or base.opaque_preferences is None:
+                overrides["opaque_preferences"] = {}  # cot then defaults to false
+        cfg = load_gen_config(config, AftGenConfig, overrides)
+        the_spec = load_spec(spec)
+        if cfg.opaque_preferences is not None and not list(the_spec.preference_blocks()):
+            raise InputError.single(
+                "opaque_preferences needs stated preferences (likes/dislikes) in the spec",
+                file=str(spec),
+                field="preferences",
+            )
+        spec_text = render(the_spec, cfg.variant)
+        prompts = aft_prompts(cfg)
+        _print_config(
+            "generate aft", cfg, {"spec": spec, "backend": backend, "judge": judge_backend, "out": out}
+        )
+        if preview:
+            summary = summarize(project_aft(cfg, prompts, the_spec, spec_text), _model_name(backend))
+            print_preview(summary, "items", ESTIMATE_NOTE + " AFT: first round only.")
+            return
+        the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
+        the_judge = (
+            _backend(judge_backend, judge_base_url, judge_api_key_env, trust_remote_code)
+            if judge_backend
+            else None
+        )
+        result = _run(
+            lambda client, judge=None: generate_aft(
+                the_spec,
+                cfg,
+                client,
+                out,
+                spec_path=spec,
+                progress=progress,
+                use_batch=batch,
+                judge_client=judge,
+            ),
+            the_backend,
+            out,
+            concurrency,
+            the_judge,
+        )
+        if tokenizer is not None:
+            from valuesfirst.generate.tokstats import write_token_stats
+            from valuesfirst.jsonl import read_jsonl
+
+            texts = ["\n\n".join(m["content"] for m in row["messages"]) for row in read_jsonl(result.dataset)]
+            stats = write_token_stats(out, tokenizer, texts, "AFT samples", trust_remote_code)
+            typer.echo(f"tokens: {stats['total']} in {stats['n']} samples")
+    except InputError as exc:
+        _fail(exc)
+        return
+    except StageFailed as exc:
+        typer.echo(f"stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result.n_samples < cfg.n_samples:
+        typer.echo(f"warning: {result.n_samples} of {cfg.n_samples} samples ({result.stop_reason})", err=True)
+    typer.echo(f"{result.n_samples} samples -> {result.dataset} ({result.stop_reason})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add ``valuesfirst generate …`` to the top-level app."""
+    app.add_typer(generate_app, name="generate")

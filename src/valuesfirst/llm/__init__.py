@@ -7,6 +7,7 @@ client layer (cache, retries, rate limits, accounting) wraps any backend the sam
 from valuesfirst.llm.types import (
     Backend,
     BackendError,
+    BatchCapable,
     ChatRequest,
     ChatResponse,
     Message,
@@ -18,6 +19,7 @@ from valuesfirst.llm.types import (
 __all__ = [
     "Backend",
     "BackendError",
+    "BatchCapable",
     "ChatRequest",
     "ChatResponse",
     "Message",

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
@@ -79,11 +80,13 @@ class ChatRequest:
 
     def cache_key(self, model: str) -> str:
         """sha256 over (model, system, messages, params, sample) — everything that shapes the answer."""
+        # Plain dicts rather than dataclasses.asdict (which deep-copies recursively and was a third of the
+        # client's per-call overhead); the JSON, and so the key, is the same.
         payload = {
             "model": model,
             "system": self.system,
-            "messages": [asdict(m) for m in self.messages],
-            "params": asdict(self.params),
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "params": dict(vars(self.params)),
             "sample": self.sample,
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -141,3 +144,19 @@ class Backend(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BatchCapable(Protocol):
+    """A backend that can also answer many requests as one asynchronous provider batch (cheaper, slower).
+
+    ``custom_id`` values are the requests' cache keys (64 hex chars), so results map straight into the
+    cache. :meth:`batch_results` returns, per custom_id, a response or the BackendError that item met
+    (transient: expired, canceled, overloaded — worth resubmitting; permanent: a bad request).
+    """
+
+    async def batch_submit(self, items: Sequence[tuple[str, ChatRequest]]) -> str: ...
+
+    async def batch_ended(self, batch_id: str) -> bool: ...
+
+    async def batch_results(self, batch_id: str) -> dict[str, ChatResponse | BackendError]: ...

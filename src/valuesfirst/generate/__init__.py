@@ -1,0 +1,1 @@
+"""Data generation: MSM documents, AFT demonstrations, data-quality passes."""

@@ -1,0 +1,151 @@
+"""MSM levels 1-3: spec -> domains -> subdomains (with verbatim spec sections) -> character assertions.
+
+Every level parses strictly (see parsing.py) and counts what it could not use. Items beyond the count
+asked for are dropped (``extra``), so the configured counts bound the corpus size that --preview projects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from valuesfirst.generate.config import MidtrainGenConfig, Sampling
+from valuesfirst.generate.levels import LevelStats, Row, Runner
+from valuesfirst.generate.parsing import ParseFailure, normalize_ws, parse_json_list, require_str, stable_id
+from valuesfirst.generate.templates import PromptSet
+from valuesfirst.llm.types import ChatRequest, SamplingParams
+
+LABELS = {
+    "value": "value",
+    "belief": "belief",
+    "behaviour": "behaviour",
+    "behavior": "behaviour",
+    "preference": "preference",
+    "tone": "tone",
+}
+"""Accepted assertion labels; the American spelling is normalised."""
+
+
+def params(sampling: Sampling) -> SamplingParams:
+    return SamplingParams(
+        temperature=sampling.temperature, max_tokens=sampling.max_tokens, top_p=sampling.top_p
+    )
+
+
+@dataclass(frozen=True)
+class MsmContext:
+    """What every MSM level needs: the config, the prompts, the rendered spec and the system prompt."""
+
+    config: MidtrainGenConfig
+    prompts: PromptSet
+    spec_text: str
+    name: str
+    developer: str
+
+    @property
+    def system(self) -> str:
+        return self.prompts.render(
+            "system", spec=self.spec_text.strip(), name=self.name, developer=self.developer
+        )
+
+    def request(self, level: str, template: str, sampling: Sampling, **fields: object) -> ChatRequest:
+        user = self.prompts.render(template, name=self.name, developer=self.developer, **fields)
+        return ChatRequest.of(user, system=self.system, params=params(sampling), stage=f"msm.{level}")
+
+
+def take(items: list[object], n: int, stats: LevelStats) -> list[object]:
+    """The first `n` items; the rest are dropped as ``extra``."""
+    if len(items) > n:
+        stats.drop("extra", len(items) - n)
+    return items[:n]
+
+
+async def domains(ctx: MsmContext, runner: Runner) -> list[Row]:
+    n = ctx.config.counts.domains
+
+    def build(_: int) -> ChatRequest:
+        return ctx.request("domains", "domains", ctx.config.sampling.domains, n=n)
+
+    def parse(_: int, text: str, stats: LevelStats) -> list[Row]:
+        rows = []
+        for item in take(parse_json_list(text), n, stats):
+            try:
+                got = require_str(item, "name", "description")
+            except ParseFailure as exc:
+                stats.fail(exc.reason)
+                continue
+            rows.append({"id": stable_id("domain", got["name"], got["description"]), **got})
+        return rows
+
+    return await runner.level("domains", [0], build, parse)
+
+
+async def subdomains(ctx: MsmContext, runner: Runner, domain_rows: list[Row]) -> list[Row]:
+    n = ctx.config.counts.subdomains_per_domain
+    spec_norm = normalize_ws(ctx.spec_text)
+
+    def build(domain: Row) -> ChatRequest:
+        return ctx.request(
+            "subdomains",
+            "subdomains",
+            ctx.config.sampling.subdomains,
+            n=n,
+            domain=domain["name"],
+            description=domain["description"],
+        )
+
+    def parse(domain: Row, text: str, stats: LevelStats) -> list[Row]:
+        rows = []
+        for item in take(parse_json_list(text), n, stats):
+            try:
+                got = require_str(item, "name", "context", "spec_section")
+            except ParseFailure as exc:
+                stats.fail(exc.reason)
+                continue
+            # The section is the document writer's anchor in the spec: a paraphrase could smuggle in
+            # values the spec does not hold, so only verbatim text (up to whitespace) is accepted.
+            if normalize_ws(got["spec_section"]) not in spec_norm:
+                stats.fail("section_not_verbatim")
+                continue
+            sid = stable_id("subdomain", domain["id"], got["name"], got["context"], got["spec_section"])
+            rows.append({"id": sid, "domain_id": domain["id"], "domain": domain["name"], **got})
+        return rows
+
+    return await runner.level("subdomains", domain_rows, build, parse)
+
+
+async def assertions(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> list[Row]:
+    n = ctx.config.counts.assertions_per_subdomain
+
+    def build(sub: Row) -> ChatRequest:
+        return ctx.request(
+            "assertions",
+            "assertions",
+            ctx.config.sampling.assertions,
+            n=n,
+            domain=sub["domain"],
+            subdomain=sub["name"],
+            context=sub["context"],
+            spec_section=sub["spec_section"],
+        )
+
+    def parse(sub: Row, text: str, stats: LevelStats) -> list[Row]:
+        rows = []
+        for item in take(parse_json_list(text), n, stats):
+            try:
+                got = require_str(item, "label", "name", "assertion", "explanation")
+            except ParseFailure as exc:
+                stats.fail(exc.reason)
+                continue
+            label = LABELS.get(got["label"].lower())
+            if label is None:
+                stats.fail("bad_label")
+                continue
+            got["label"] = label
+            aid = stable_id("assertion", sub["id"], label, got["assertion"])
+            rows.append({"id": aid, "subdomain_id": sub["id"], **got})
+        # Keys A1, A2 … are what the idea prompt shows; they are per subdomain and in output order.
+        for index, row in enumerate(rows, start=1):
+            row["key"] = f"A{index}"
+        return rows
+
+    return await runner.level("assertions", sub_rows, build, parse)

@@ -1,0 +1,75 @@
+"""Maps SDK exceptions (openai, anthropic) onto the two errors the client understands.
+
+Both SDKs share the same shape (``APIStatusError`` with ``status_code`` and ``response.headers``,
+``APITimeoutError``, ``APIConnectionError``), so one mapping serves both. The rule: a failure that another
+attempt could fix is transient (429, 408, 409, 5xx incl. Anthropic's 529 "overloaded", timeouts, dropped
+connections, an unparseable body); anything else (400, 401, 403, 404, 422) is permanent, because
+retrying a bad request or a bad key only burns quota.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from valuesfirst.llm.types import BackendError, PermanentBackendError, TransientBackendError
+
+# Statuses worth retrying: request timeout, conflict (lock contention), too many requests, and any 5xx.
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date); None when absent/bad."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+            return value if math.isfinite(value) and value >= 0 else None
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def map_sdk_error(exc: BaseException, sdk: Any, provider: str) -> BackendError | None:
+    """The BackendError for an exception raised by ``sdk`` (the openai or anthropic module), else None.
+
+    The message names the provider and the status but never echoes request headers (where the key is).
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        status = int(exc.status_code)
+        detail = f"{provider} HTTP {status}: {_short(exc)}"
+        if status in _RETRYABLE_4XX or status >= 500:
+            return TransientBackendError(detail, retry_after=parse_retry_after(exc.response.headers))
+        return PermanentBackendError(detail)
+    if isinstance(exc, sdk.APITimeoutError):  # subclass of APIConnectionError: check first
+        return TransientBackendError(f"{provider} request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return TransientBackendError(f"{provider} connection failed: {exc}")
+    if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
+        # A 200 whose body is not the promised JSON: a proxy or an overloaded server cut it short. The
+        # same request usually succeeds again, so retry; if it keeps happening the call counts as failed.
+        return TransientBackendError(f"{provider} returned an unparseable body: {type(exc).__name__}")
+    return None
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(getattr(exc, "message", None) or exc)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,110 @@
+"""OpenAI-compatible chat completions: OpenAI, vLLM, SGLang, Ollama, Together, any server speaking
+``/v1/chat/completions``, through the official ``openai`` package.
+
+The SDK's own retries are off (``max_retries=0``): the client layer retries every backend the same way,
+with the same backoff and the same accounting, so one request never hides several paid attempts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from valuesfirst.llm._errors import map_sdk_error
+from valuesfirst.llm.types import ChatRequest, ChatResponse, FinishReason, TransientBackendError
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "refusal",
+    # A tool/function call is not a text answer; pipelines only ask for text, so treat it as a plain end
+    # and let the (usually empty) text fail the caller's parsing, where it is counted.
+    "tool_calls": "stop",
+    "function_call": "stop",
+}
+
+
+class OpenAICompatBackend:
+    """Chat completions against ``base_url`` (None: api.openai.com).
+
+    model: the model name sent to the server and recorded in the cache key and manifests.
+    api_key: passed to the SDK only; never logged, stored or shown in ``repr``. Local servers (vLLM,
+        Ollama) accept any placeholder.
+    timeout_s: per-attempt HTTP timeout; a timeout is a transient error (the client retries it).
+    max_tokens_field: ``max_tokens`` (vLLM, SGLang, Ollama, Together) or ``max_completion_tokens``
+        (OpenAI; required by its reasoning models).
+    name: backend kind recorded in manifests ("openai", "vllm", "ollama", "together", ...).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str,
+        timeout_s: float = 120.0,
+        max_tokens_field: str = "max_tokens",
+        name: str = "openai",
+    ) -> None:
+        import openai  # lazy: importing the SDK costs ~0.3 s and most commands never call an API
+
+        self._sdk = openai
+        self.model = model
+        self.name = name
+        self.base_url = base_url
+        self._max_tokens_field = max_tokens_field
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _payload(self, request: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system is not None:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        p = request.params
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": p.temperature,
+            self._max_tokens_field: p.max_tokens,
+        }
+        if p.top_p is not None:
+            payload["top_p"] = p.top_p
+        if p.seed is not None:
+            payload["seed"] = p.seed
+        if p.stop:
+            payload["stop"] = list(p.stop)
+        return payload
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        try:
+            resp = await self._client.chat.completions.create(**self._payload(request))
+        except Exception as exc:  # mapped below; anything unknown propagates as a bug
+            mapped = map_sdk_error(exc, self._sdk, self.name)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        if not getattr(resp, "choices", None):
+            # Seen from overloaded OpenAI-compatible servers: a 200 with no choices. Another try helps.
+            raise TransientBackendError(f"{self.name} returned no choices")
+        choice = resp.choices[0]
+        message = choice.message
+        refusal = getattr(message, "refusal", None)
+        finish: FinishReason = "refusal" if refusal else _FINISH.get(str(choice.finish_reason), "stop")
+        usage = resp.usage
+        return ChatResponse(
+            # Empty or None content with finish "stop" is a valid (empty) answer: callers decide what an
+            # empty completion means (generation pipelines reject and count it).
+            # A refusal comes as ``refusal`` text with null content; keep its words as the text.
+            text=message.content or refusal or "",
+            finish_reason=finish,
+            model=self.model,
+            input_tokens=int(usage.prompt_tokens) if usage else 0,
+            output_tokens=int(usage.completion_tokens) if usage else 0,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
