@@ -1,8 +1,11 @@
-"""The training loop shared by pre-training, midtraining (MSM) and AFT on the embedded world.
+"""The training loop shared by pre-training, midtraining (MSM) and AFT: the embedded world and real models.
 
-A plain loop rather than TRL's SFTTrainer: on CPU with ~30-token documents the step is dominated by
-Python overhead, and we need exact control of packing (per-document position ids), of which tokens carry
-loss, and of mid-run probe gating during pre-training. Real-model training builds on the same collation.
+A plain loop rather than TRL's SFTTrainer: we need exact control of packing (per-document position ids),
+of which tokens carry loss (every target token of a step weighs the same, across micro-batches and ranks),
+and of mid-run probe gating during pre-training. On CPU, TRL's default packing builds one 4,096-token row
+with quadratic attention and ran 4.5x slower than no packing in our measurement; benchmarks/
+train_cpu_vs_trl.md compares this loop with a plain SFTTrainer. `valuesfirst train` (run.py) drives it
+through accelerate for DDP, FSDP and DeepSpeed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,34 +114,71 @@ def train_steps(
     grad_clip: float = 1.0,
     history: TrainHistory | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    accelerator: Any = None,
+    grad_accum: int = 1,
 ) -> TrainHistory:
-    """Run ``n_steps`` optimizer steps; loss is the mean over target tokens of each batch."""
+    """Run ``n_steps`` optimizer steps; the loss is the mean over every target token of the step.
+
+    Each step takes ``grad_accum`` micro-batches from ``batch_iter``. With an ``accelerate.Accelerator``
+    (real models: DDP, FSDP, DeepSpeed) the model and optimizer must come from ``accelerator.prepare``;
+    the target count is summed over all ranks first, so every token of the global step weighs the same
+    however the tokens fall across micro-batches and ranks, and every rank reports the same loss. Mixed
+    precision then comes from the accelerator and ``bf16`` is ignored. Without one (the embedded demo),
+    ``bf16`` sets CPU autocast.
+    """
     hist = history or TrainHistory()
     model.train()
+    world = accelerator.num_processes if accelerator is not None else 1
+    device = accelerator.device if accelerator is not None else None
     t0 = time.perf_counter()
     for step in range(start_step, start_step + n_steps):
-        rows = next(batch_iter)
-        batch = collate(rows, pad_id)
+        micro = [collate(next(batch_iter), pad_id) for _ in range(grad_accum)]
         lr = lr_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(**model_inputs(batch)).logits
-        loss_sum, n = loss_from_logits(logits.float(), batch["labels"])
-        loss = loss_sum / max(int(n), 1)
+        n_local = sum(b["n_target_tokens"] for b in micro)
+        n_total = _sum_over_ranks(accelerator, float(n_local)) if world > 1 else n_local
+        # Per-rank losses are averaged by DDP's gradient all-reduce, hence the factor world.
+        denom = max(n_total, 1) / world
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        loss_sum_local = torch.zeros((), dtype=torch.float32)
+        for batch in micro:
+            if accelerator is None:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(**model_inputs(batch)).logits
+                loss_sum, _ = loss_from_logits(logits.float(), batch["labels"])
+                (loss_sum / denom).backward()
+            else:
+                with accelerator.accumulate(model):
+                    logits = model(**model_inputs(batch, device)).logits
+                    loss_sum, _ = loss_from_logits(logits.float(), batch["labels"])
+                    # accelerator.backward divides by its gradient_accumulation_steps (= grad_accum).
+                    accelerator.backward(loss_sum * grad_accum / denom)
+            loss_sum_local = loss_sum_local + loss_sum.detach().cpu()
+            del logits
+        if accelerator is None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        else:
+            accelerator.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-        value = float(loss.detach())
+        if world > 1:
+            value = _sum_over_ranks(accelerator, float(loss_sum_local)) / max(n_total, 1)
+        else:  # the same float32 division as the demo has always used, so its results do not move
+            value = float(loss_sum_local / max(int(n_total), 1))
         if not math.isfinite(value):
             raise FloatingPointError(f"loss became {value} at step {step}")
         hist.steps.append(step)
         hist.loss.append(value)
         hist.lr.append(lr)
-        hist.tokens += int(batch["n_real_tokens"])
-        hist.target_tokens += int(n)
+        hist.tokens += sum(int(b["n_real_tokens"]) for b in micro)
+        hist.target_tokens += int(n_local)
         if on_step is not None:
             on_step(step, value)
     hist.seconds += time.perf_counter() - t0
     return hist
+
+
+def _sum_over_ranks(accelerator: Any, value: float) -> float:
+    # float64 so that token counts and loss sums add exactly the same on every rank.
+    t = torch.tensor([value], dtype=torch.float64, device=accelerator.device)
+    return float(accelerator.reduce(t, reduction="sum").item())
