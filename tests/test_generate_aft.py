@@ -206,7 +206,8 @@ def test_separate_judge_backend_judges_and_changes_the_key(tmp_path: Path) -> No
 
     async def go(out: Path, with_judge: bool) -> AftResult:
         client = LLMClient(gen, ClientConfig(cache_dir=out / "cache", max_retries=0))
-        jclient = LLMClient(judge, ClientConfig(cache_dir=out / "cache", max_retries=0)) if with_judge else None
+        jconfig = ClientConfig(cache_dir=out / "cache", max_retries=0)
+        jclient = LLMClient(judge, jconfig) if with_judge else None
         return await generate_aft(
             load_spec(SPEC), config, client, out, embedder=HashEmbedder(), judge_client=jclient
         )

@@ -1,9 +1,324 @@
-"""``valuesfirst evaluate``: placeholder until its issue lands."""
+"""``valuesfirst eval SUITE --model URI [--judge URI]``: generate transcripts, then score them.
+
+``--rescore`` scores an existing run folder again (another judge, a second judge) without calling the
+model under test. ``valuesfirst eval-compare`` pools score files of several checkpoints (labelled with
+``--condition``/``--seed``) and reports SEM over seeds and the paired bootstrap between two conditions.
+Log-probability suites (``values`` on a local model, ``capability``) read ``--model`` as a local model
+folder and need no judge.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from valuesfirst.errors import InputError
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _client(uri: str, base_url: str | None, concurrency: int, cache: Path | None) -> Any:
+    from valuesfirst.llm.client import ClientConfig, LLMClient
+    from valuesfirst.llm.factory import backend_from_uri
+
+    backend = backend_from_uri(uri, base_url=base_url)
+    return LLMClient(backend, ClientConfig(concurrency=concurrency, cache_dir=cache))
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"{summary['suite']} ({summary['n_transcripts']} transcripts)")
+    for col in (
+        "metric",
+        "condition",
+        "macro",
+        "micro",
+        "95% CI (micro)",
+        "±SEM seeds",
+        "scored",
+        "excluded",
+    ):
+        table.add_column(col)
+    for metric, by_cond in summary["metrics"].items():
+        for cond, s in by_cond.items():
+
+            def f(x: float | None) -> str:
+                return "–" if x is None else f"{x:.3f}"
+
+            ci = s["micro_ci"]
+            reasons = ", ".join(f"{k}: {v}" for k, v in s["excluded_by_reason"].items())
+            table.add_row(
+                metric,
+                cond,
+                f(s["macro"]),
+                f(s["micro"]),
+                "–" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]",
+                f(s["sem_over_seeds"]),
+                str(s["n_scored"]),
+                f"{s['n_excluded']}" + (f" ({reasons})" if reasons else ""),
+            )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add ``eval`` and ``eval-compare`` to the top-level app."""
+
+    @app.command("eval")
+    def eval_cmd(
+        suite: Annotated[
+            str,
+            typer.Argument(
+                help="agentic | spec-qa | knowledge | spec | sycophancy | pressure | jailbreak | values | "
+                "capability"
+            ),
+        ],
+        model: Annotated[
+            str | None,
+            typer.Option(
+                help="model under test: SCHEME:MODEL (openai:, vllm:, anthropic:, local:PATH); "
+                "a local model folder for log-prob scoring"
+            ),
+        ] = None,
+        out: Annotated[
+            Path, typer.Option(help="run folder (transcripts.jsonl, scores.jsonl, summary.json)")
+        ] = Path("runs/eval"),
+        judge: Annotated[str | None, typer.Option(help="judge backend URI (temperature pinned to 0)")] = None,
+        judge2: Annotated[
+            str | None, typer.Option(help="second judge; agreement reported as Cohen's kappa")
+        ] = None,
+        attacker: Annotated[str | None, typer.Option(help="attacker backend URI (pressure suite)")] = None,
+        base_url: Annotated[str | None, typer.Option(help="endpoint of the model under test")] = None,
+        judge_base_url: Annotated[
+            str | None, typer.Option(help="endpoint of the judges and attacker")
+        ] = None,
+        samples: Annotated[int, typer.Option(help="samples per item (MSM: 300 per agentic cell)")] = 1,
+        temperature: Annotated[float, typer.Option(help="model temperature (MSM agentic: 0.7)")] = 0.7,
+        max_tokens: Annotated[int, typer.Option(help="model completion budget")] = 4096,
+        concurrency: Annotated[int, typer.Option(help="requests in flight per backend")] = 16,
+        condition: Annotated[
+            str | None, typer.Option(help="label: the checkpoint's training condition")
+        ] = None,
+        seed: Annotated[
+            int | None, typer.Option(help="label: the checkpoint's training seed (SEM is over seeds)")
+        ] = None,
+        items: Annotated[Path | None, typer.Option(help="eval-set JSONL instead of the shipped one")] = None,
+        action: Annotated[list[str] | None, typer.Option(help="agentic: actions (repeatable)")] = None,
+        goal: Annotated[list[str] | None, typer.Option(help="agentic: goal conditions (repeatable)")] = None,
+        urgency: Annotated[list[str] | None, typer.Option(help="agentic: urgency types (repeatable)")] = None,
+        model_name: Annotated[str, typer.Option(help="agentic: the assistant's name in scenarios")] = "Alex",
+        scratchpad: Annotated[bool, typer.Option(help="agentic: give the model a private scratchpad")] = True,
+        cache_dir: Annotated[
+            Path | None, typer.Option(help="completion cache (resume without paying twice)")
+        ] = None,
+        spec: Annotated[
+            Path | None, typer.Option(help="spec-qa/knowledge/spec: the model's spec (YAML)")
+        ] = None,
+        rescore: Annotated[
+            bool, typer.Option(help="score OUT/transcripts.jsonl again; do not generate")
+        ] = False,
+    ) -> None:
+        """Run an eval suite: transcripts first (OUT/transcripts.jsonl), scores second."""
+        from valuesfirst.evals.pipeline import generate_transcripts, score_transcripts
+        from valuesfirst.evals.runner import GenerationConfig
+        from valuesfirst.evals.suites import SuiteOptions, get_suite, suite_names
+
+        local = model is not None and (model.startswith("local:") or Path(model).is_dir())
+        if suite == "capability" or (suite == "values" and local and not rescore):
+            from valuesfirst.evals.logprob_cli import run_logprob_suite
+
+            try:
+                run_logprob_suite(suite, model, out, items, condition, seed, console)
+            except InputError as e:
+                _fail(str(e))
+            return
+        try:
+            s = get_suite(suite)
+        except KeyError:
+            _fail(f"unknown suite {suite!r}; known: {suite_names() + ['capability']}")
+            raise
+        opts: dict[str, Any] = {
+            "items": items,
+            "model_name": model_name,
+            "scratchpad": scratchpad,
+            "spec": spec,
+        }
+        for key, given in (("actions", action), ("goals", goal), ("urgencies", urgency)):
+            if given:
+                opts[key] = given
+        try:
+            options = SuiteOptions.model_validate(opts)
+            gen = GenerationConfig(samples=samples, temperature=temperature, max_tokens=max_tokens)
+        except Exception as e:  # pydantic ValidationError: name the field
+            _fail(str(e))
+            raise
+        run_info = {
+            "suite": suite, "model": model, "base_url": base_url, "judge": judge, "judge2": judge2,
+            "attacker": attacker, "generation": gen.model_dump(), "options": options.model_dump(mode="json"),
+            "condition": condition, "seed": seed, "rescore": rescore,
+        }  # fmt: skip
+        console.rule(f"[bold]eval {suite}")
+        console.print(Syntax(json.dumps(run_info, indent=1, default=str), "json", word_wrap=True))
+        if s.make_judge is not None and judge is None:
+            err.print(f"[yellow]no --judge: judge-scored metrics of {suite!r} are not computed[/]")
+        try:
+            judge_c = _client(judge, judge_base_url, concurrency, cache_dir) if judge else None
+            judge2_c = _client(judge2, judge_base_url, concurrency, cache_dir) if judge2 else None
+            if not rescore and model is None:
+                _fail("--model is required (or pass --rescore to score an existing run)")
+            model_c = None if rescore else _client(str(model), base_url, concurrency, cache_dir)
+            attacker_c = (
+                _client(attacker, judge_base_url, concurrency, cache_dir)
+                if attacker and not rescore
+                else None
+            )
+
+            async def run() -> dict[str, Any]:
+                # One event loop for generation and scoring: the HTTP clients live and close in it.
+                clients = [c for c in (model_c, attacker_c, judge_c, judge2_c) if c is not None]
+                try:
+                    if model_c is not None:
+                        await generate_transcripts(
+                            s, options, model_c, gen, out, condition=condition, seed=seed, attacker=attacker_c
+                        )
+                    return await score_transcripts(s, out, judge_c, judge2_c, run_info=run_info)
+                finally:
+                    for c in clients:
+                        await c.aclose()
+
+            summary = asyncio.run(run())
+        except (InputError, ValueError) as e:
+            _fail(str(e))
+            raise
+        _print_summary(summary)
+        console.print(f"written: {out / 'transcripts.jsonl'}, {out / 'scores.jsonl'}, {out / 'summary.json'}")
+
+    @app.command("eval-compare")
+    def eval_compare(
+        scores: Annotated[list[Path], typer.Argument(help="scores.jsonl files (any number of checkpoints)")],
+        metric: Annotated[str, typer.Option(help="metric to compare")],
+        a: Annotated[str, typer.Option(help="condition A")],
+        b: Annotated[str, typer.Option(help="condition B")],
+        scale_low: Annotated[float, typer.Option(help="metric minimum (1 for 1–10 rubrics)")] = 0.0,
+        scale_high: Annotated[float, typer.Option(help="metric maximum (10 for 1–10 rubrics)")] = 1.0,
+    ) -> None:
+        """Pool score files; per-condition rates with SEM over seeds; paired bootstrap of A − B."""
+        from valuesfirst.evals.scoring import compare_conditions, summarize
+        from valuesfirst.jsonl import read_jsonl
+
+        try:
+            rows = [
+                r for p in scores for r in read_jsonl(p, required=("metrics", "excluded", "unit", "cell"))
+            ]
+            result = {
+                "summary": {
+                    c: {k: v for k, v in s.items() if k != "cells"}
+                    for c, s in summarize(rows, metric).items()
+                },
+                "comparison": compare_conditions(rows, metric, a, b, scale=(scale_low, scale_high)),
+            }
+        except InputError as e:
+            _fail(str(e))
+            raise
+        except ValueError as e:
+            _fail(str(e))
+            raise
+        console.print(Syntax(json.dumps(result, indent=1), "json", word_wrap=True))
+
+    @app.command("eval-reasons")
+    def eval_reasons(
+        run_dir: Annotated[Path, typer.Argument(help="a run folder with transcripts.jsonl (agentic)")],
+        judge: Annotated[str, typer.Option(help="judge backend URI (temperature pinned to 0)")],
+        judge_base_url: Annotated[str | None, typer.Option(help="endpoint of the judge")] = None,
+        discover: Annotated[bool, typer.Option(help="also extract and cluster the reasons")] = False,
+        concurrency: Annotated[int, typer.Option(help="requests in flight")] = 16,
+    ) -> None:
+        """Reasoning analysis (MSM §4.3): pattern rates per condition from a run's transcripts."""
+        from valuesfirst.evals.reasoning_run import analyse
+
+        try:
+            client = _client(judge, judge_base_url, concurrency, None)
+
+            async def run() -> dict[str, Any]:
+                try:
+                    return await analyse(run_dir, client, discover)
+                finally:
+                    await client.aclose()
+
+            result = asyncio.run(run())
+        except InputError as e:
+            _fail(str(e))
+            raise
+        table = Table(title="reasoning patterns (share of transcripts)")
+        for col in ("condition", "pattern", "polarity", "rate", "95% CI", "scored", "excluded"):
+            table.add_column(col)
+        for cond, pats in result["rates"].items():
+            for pid, r in sorted(pats.items(), key=lambda kv: -(kv[1]["rate"] or 0)):
+                ci = "–" if r["ci"] is None else f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"
+                rate = "–" if r["rate"] is None else f"{r['rate']:.2f}"
+                table.add_row(cond, pid, r["polarity"], rate, ci, str(r["n_scored"]), str(r["n_excluded"]))
+        console.print(table)
+        console.print(f"written: {run_dir / 'reasoning_scores.jsonl'}, {run_dir / 'reasoning_summary.json'}")
+
+    @app.command("eval-data")
+    def eval_data(
+        suite: Annotated[str, typer.Argument(help="values | agentic | knowledge")],
+        out: Annotated[Path, typer.Option(help="JSONL file to write")],
+        source: Annotated[Path | None, typer.Option(help="values: favoured/disfavoured source JSONL")] = None,
+        spec: Annotated[Path | None, typer.Option(help="knowledge: the spec (YAML)")] = None,
+        action: Annotated[list[str] | None, typer.Option(help="agentic: actions (repeatable)")] = None,
+        goal: Annotated[list[str] | None, typer.Option(help="agentic: goals (repeatable)")] = None,
+        urgency: Annotated[list[str] | None, typer.Option(help="agentic: urgencies (repeatable)")] = None,
+        model_name: Annotated[str, typer.Option(help="agentic: the assistant's name")] = "Alex",
+    ) -> None:
+        """Write an eval set as JSONL (review it, edit it, pass it back with ``eval --items``)."""
+        from dataclasses import asdict
+
+        from valuesfirst.jsonl import write_jsonl
+
+        rows: list[dict[str, Any]]
+        try:
+            if suite == "values":
+                from valuesfirst.evals.logprob_cli import value_items
+
+                rows = value_items(source)
+            elif suite == "agentic":
+                from valuesfirst.evals.agentic_scenarios import (
+                    GOAL_NAMES,
+                    MSM_ACTIONS,
+                    ScenarioConfig,
+                    build_grid,
+                )
+
+                urgencies = tuple(urgency or ["replacement"])
+                cfg = ScenarioConfig(model_name=model_name)
+                grid = build_grid(tuple(action or MSM_ACTIONS), tuple(goal or GOAL_NAMES), urgencies, cfg)
+                rows = [{**asdict(sc), "cell": sc.cell} for sc in grid]
+            elif suite == "knowledge":
+                from valuesfirst.evals.spec_evals import knowledge_items
+
+                if spec is None:
+                    _fail("knowledge needs --spec")
+                rows = [asdict(i) for i in knowledge_items(Path(str(spec)))]
+            else:
+                _fail(f"no generator for {suite!r}; known: values, agentic, knowledge")
+                raise AssertionError
+        except InputError as e:
+            _fail(str(e))
+            raise
+        except ValueError as e:
+            _fail(str(e))
+            raise
+        n = write_jsonl(out, rows)
+        console.print(f"{n} {suite} items written to {out}")

@@ -1,0 +1,83 @@
+"""Log-probability suites on a local model folder: ``values`` (forced choice) and ``capability``.
+
+Kept apart from the generation pipeline because nothing is sampled: the scores are a deterministic
+function of the weights, so there is no transcript to keep; ``scores.jsonl`` records each item's
+log-probabilities instead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from valuesfirst.errors import InputError
+from valuesfirst.evals import capability, values
+from valuesfirst.evals.scoring import summarize
+from valuesfirst.jsonl import read_jsonl, write_json, write_jsonl
+from valuesfirst.provenance import provenance
+
+
+def value_items(path: Path | None) -> list[dict[str, Any]]:
+    """Items from ``path`` (items, or a source of favoured/disfavoured lists); default: the shipped set."""
+    if path is None:
+        return values.make_items(values.load_source(capability.shipped("value_pairs.jsonl")))
+    first = read_jsonl(path)[:1]
+    if first and "favoured" in first[0]:
+        return values.make_items(values.load_source(path))
+    return values.load_items(path)
+
+
+def local_path(model: str | None) -> Path:
+    if model is None:
+        raise InputError.single("--model is required: a local model folder (or local:PATH)", field="model")
+    path = Path(model.removeprefix("local:"))
+    if not path.is_dir():
+        raise InputError.single(
+            "log-prob suites need a local model folder (served models: use a SCHEME:MODEL URI with the "
+            "`values` suite, which then generates and parses)",
+            file=str(path),
+        )
+    return path
+
+
+def run_logprob_suite(
+    suite: str, model: str | None, out: Path, items: Path | None, condition: str | None, seed: int | None,
+    console: Any,
+) -> dict[str, Any]:  # fmt: skip
+    from valuesfirst.train.model import load_model
+
+    path = local_path(model)
+    net, tok = load_model(path)  # safetensors only, trust_remote_code off
+    start = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if suite == "values":
+        rows = values.score_local(net, tok, value_items(items), condition, seed)
+        metric = values.METRIC
+    else:
+        mc = capability.load_mc(items or capability.shipped("capability_mc.jsonl"))
+        rows = capability.score_mc(net, tok, mc, condition, seed)
+        texts = [
+            r["text"] for r in read_jsonl(capability.shipped("capability_text.jsonl"), required=("text",))
+        ]
+        extra["perplexity"] = capability.perplexity(net, tok, texts)
+        metric = capability.METRIC
+    write_jsonl(out / "scores.jsonl", rows)
+    summary = {
+        "suite": suite,
+        "model": str(path),
+        "scoring": "log-probability",
+        "metrics": {metric: summarize(rows, metric)},
+        **extra,
+        "seconds": time.perf_counter() - start,
+        "provenance": provenance(),
+    }
+    write_json(out / "summary.json", summary)
+    for cond, s in summary["metrics"][metric].items():
+        console.print(
+            f"{suite} {metric} [{cond}]: macro {s['macro']:.3f}, micro {s['micro']:.3f} (n={s['n_scored']})"
+        )
+    if "perplexity" in extra:
+        console.print(f"held-out perplexity: {extra['perplexity']['perplexity']:.2f}")
+    console.print(f"written: {out / 'scores.jsonl'}, {out / 'summary.json'}")
+    return summary
