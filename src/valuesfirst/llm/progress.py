@@ -28,6 +28,7 @@ class CallProgress:
 
     def __enter__(self) -> CallProgress:
         if self._enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
@@ -36,6 +37,9 @@ class CallProgress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
+                # A fresh stderr console, not rich's global one: libraries (inspect-ai) replace that, and
+                # progress belongs on stderr so stdout stays clean for piped output.
+                console=Console(stderr=True),
             )
             self._progress.start()
             self._task = self._progress.add_task(self._description, total=self._total, stats=self._stats())
