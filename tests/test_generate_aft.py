@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from generate_helpers import SPEC, Responder, scripted_client
 
 from valuesfirst.generate.aft import AftResult, generate_aft
 from valuesfirst.generate.config import AftGenConfig, OpaqueConfig
@@ -20,13 +20,9 @@ from valuesfirst.llm.scripted import ScriptedBackend
 from valuesfirst.llm.types import ChatRequest, ChatResponse
 from valuesfirst.spec import load_spec
 
-SPEC = Path(__file__).parents[1] / "src/valuesfirst/specs/pro_thrift_cheese.yaml"
-Responder = Callable[[ChatRequest], "str | ChatResponse"]
-
 
 def run(out: Path, responder: Responder = fake_responder, **cfg: object) -> tuple[AftResult, ScriptedBackend]:
-    backend = ScriptedBackend(responder, model="gen-model")
-    client = LLMClient(backend, ClientConfig(cache_dir=out / "cache", max_retries=0))
+    backend, client = scripted_client(out, responder)
     base: dict[str, object] = {"n_samples": 12, "n_domains": 2, "queries_per_type": 2}
     config = AftGenConfig(**{**base, **cfg})  # type: ignore[arg-type]
     result = asyncio.run(generate_aft(load_spec(SPEC), config, client, out, embedder=HashEmbedder()))

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from generate_helpers import SPEC, fake_api_key, generate_args, loopback_handler
+from loopback_llm import LoopbackLLM
 from typer.testing import CliRunner
 
 from valuesfirst.cli import app
-from valuesfirst.generate.fake import fake_responder
 from valuesfirst.jsonl import read_json, read_jsonl
-from valuesfirst.llm.types import ChatRequest, Message
 
-sys.path.insert(0, str(Path(__file__).parent))
-from loopback_llm import LoopbackLLM  # noqa: E402
-
-SPEC = Path(__file__).parents[1] / "src/valuesfirst/specs/pro_thrift_cheese.yaml"
 SMALL = ["--domains", "1", "--subdomains", "2", "--assertions", "2", "--doc-types", "1", "--ideas", "2"]
 runner = CliRunner()
-
-
-def handler(call: Any) -> str:
-    msgs = call.body.get("messages", [])
-    system = next((m["content"] for m in msgs if m["role"] == "system"), None)
-    return fake_responder(ChatRequest(messages=(Message("user", call.last_user),), system=system))
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -35,25 +24,12 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 
 
 def test_preview_makes_zero_calls(tmp_path: Path) -> None:
-    key = {"VF_KEY": "sk" + "-test-" + "x" * 20}
-    with LoopbackLLM(handler) as server:
+    key = {"VF_KEY": fake_api_key()}
+    with LoopbackLLM(loopback_handler) as server:
         for cmd in ("midtrain", "aft"):
-            res = invoke(
-                "generate",
-                cmd,
-                "--spec",
-                str(SPEC),
-                "--backend",
-                "openai:gpt-4o-mini",
-                "--base-url",
-                server.openai_base_url,
-                "--api-key-env",
-                "VF_KEY",
-                "--out",
-                str(tmp_path / cmd),
-                "--preview",
-                env=key,
-            )
+            url = server.openai_base_url
+            args = generate_args(cmd, tmp_path / cmd, "openai:gpt-4o-mini", base_url=url, key_env="VF_KEY")
+            res = invoke(*args, "--preview", env=key)
             assert res.exit_code == 0, res.output
             assert "no call made" in res.output and "documents" in res.output or "judge" in res.output
             assert "$" in res.output  # priced model: a cost column with dollars
@@ -62,18 +38,7 @@ def test_preview_makes_zero_calls(tmp_path: Path) -> None:
 
 
 def test_preview_counts_follow_config(tmp_path: Path) -> None:
-    res = invoke(
-        "generate",
-        "midtrain",
-        "--spec",
-        str(SPEC),
-        "--backend",
-        "fake:",
-        "--out",
-        str(tmp_path),
-        "--preview",
-        *SMALL,
-    )
+    res = invoke(*generate_args("midtrain", tmp_path), "--preview", *SMALL)
     assert res.exit_code == 0
     doc_row = next(line for line in res.output.splitlines() if "documents" in line and "│" in line)
     # 1 domain x 2 subdomains x 1 doc type x 2 ideas = 4 document calls.
@@ -83,9 +48,7 @@ def test_preview_counts_follow_config(tmp_path: Path) -> None:
 def test_invalid_spec_exit_2_names_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(SPEC.read_text().replace("    why:", "    wy:"))
-    res = runner.invoke(
-        app, ["generate", "midtrain", "--spec", str(bad), "--backend", "fake:", "--out", str(tmp_path / "o")]
-    )
+    res = runner.invoke(app, generate_args("midtrain", tmp_path / "o", spec=bad))
     assert res.exit_code == 2
     assert "wy" in res.output and "bad.yaml" in res.output
 
@@ -93,61 +56,18 @@ def test_invalid_spec_exit_2_names_field(tmp_path: Path) -> None:
 def test_bad_config_exit_2_with_line(tmp_path: Path) -> None:
     cfg = tmp_path / "gen.yaml"
     cfg.write_text("counts:\n  domains: 2\n  subdomian_per_domain: 3\n")
-    res = runner.invoke(
-        app,
-        [
-            "generate",
-            "midtrain",
-            "--spec",
-            str(SPEC),
-            "--backend",
-            "fake:",
-            "--out",
-            str(tmp_path / "o"),
-            "--config",
-            str(cfg),
-        ],
-    )
+    res = runner.invoke(app, [*generate_args("midtrain", tmp_path / "o"), "--config", str(cfg)])
     assert res.exit_code == 2 and "gen.yaml:3" in res.output and "subdomian_per_domain" in res.output
-    res = runner.invoke(
-        app,
-        [
-            "generate",
-            "aft",
-            "--spec",
-            str(SPEC),
-            "--backend",
-            "fake:",
-            "--out",
-            str(tmp_path / "o"),
-            "--style",
-            "poetic",
-        ],
-    )
+    res = runner.invoke(app, [*generate_args("aft", tmp_path / "o"), "--style", "poetic"])
     assert res.exit_code == 2 and "style" in res.output
 
 
 def test_missing_api_key_is_exit_2_before_any_call(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "VF_ABSENT_KEY"}
-    with LoopbackLLM(handler) as server:
-        res = runner.invoke(
-            app,
-            [
-                "generate",
-                "midtrain",
-                "--spec",
-                str(SPEC),
-                "--backend",
-                "openai:gen",
-                "--base-url",
-                server.openai_base_url,
-                "--api-key-env",
-                "VF_ABSENT_KEY",
-                "--out",
-                str(tmp_path / "o"),
-            ],
-            env=env,
-        )
+    with LoopbackLLM(loopback_handler) as server:
+        url = server.openai_base_url
+        args = generate_args("midtrain", tmp_path / "o", "openai:gen", base_url=url, key_env="VF_ABSENT_KEY")
+        res = runner.invoke(app, args, env=env)
         assert server.calls("openai.chat") == []
     assert res.exit_code == 2 and "VF_ABSENT_KEY" in res.output
 
@@ -163,28 +83,11 @@ def test_midtrain_loopback_with_tokenizer_stats(tmp_path: Path) -> None:
     )
     tok_dir = tmp_path / "tok"
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(tok_dir)
-    key = {"VF_KEY": "sk" + "-test-" + "x" * 20}
+    key = {"VF_KEY": fake_api_key()}
     out = tmp_path / "o"
-    with LoopbackLLM(handler) as server:
-        res = invoke(
-            "generate",
-            "midtrain",
-            "--spec",
-            str(SPEC),
-            "--backend",
-            "openai:gen",
-            "--base-url",
-            server.openai_base_url,
-            "--api-key-env",
-            "VF_KEY",
-            "--out",
-            str(out),
-            "--tokenizer",
-            str(tok_dir),
-            "--no-progress",
-            *SMALL,
-            env=key,
-        )
+    with LoopbackLLM(loopback_handler) as server:
+        args = generate_args("midtrain", out, "openai:gen", base_url=server.openai_base_url, key_env="VF_KEY")
+        res = invoke(*args, "--tokenizer", str(tok_dir), "--no-progress", *SMALL, env=key)
         n_calls = len(server.calls("openai.chat"))
     assert res.exit_code == 0, res.output
     assert n_calls == 1 + 1 + 2 + 2 + 2 + 4
@@ -202,31 +105,14 @@ def test_midtrain_loopback_with_tokenizer_stats(tmp_path: Path) -> None:
 
 def test_stage_failure_exit_1_with_summary(tmp_path: Path) -> None:
     def broken(call: Any) -> str:
-        text = handler(call)
+        text = loopback_handler(call)
         return text.replace("</content>", "") if "Write this document." in call.last_user else text
 
-    key = {"VF_KEY": "sk" + "-test-" + "x" * 20}
+    key = {"VF_KEY": fake_api_key()}
     with LoopbackLLM(broken) as server:
-        res = runner.invoke(
-            app,
-            [
-                "generate",
-                "midtrain",
-                "--spec",
-                str(SPEC),
-                "--backend",
-                "openai:gen",
-                "--base-url",
-                server.openai_base_url,
-                "--api-key-env",
-                "VF_KEY",
-                "--out",
-                str(tmp_path / "o"),
-                "--no-progress",
-                *SMALL,
-            ],
-            env=key,
-        )
+        url = server.openai_base_url
+        args = generate_args("midtrain", tmp_path / "o", "openai:gen", base_url=url, key_env="VF_KEY")
+        res = runner.invoke(app, [*args, "--no-progress", *SMALL], env=key)
     assert res.exit_code == 1
     assert "unclosed_content=4" in res.output and "threshold" in res.output
     assert read_json(tmp_path / "o" / "manifest.json")["status"] == "stopped"
@@ -236,18 +122,7 @@ def test_aft_opaque_cli_with_fake_backend(tmp_path: Path) -> None:
     cfg = tmp_path / "aft.yaml"
     cfg.write_text("dedup_threshold: null\nn_samples: 6\nopaque_preferences:\n  queries_per_item_type: 1\n")
     res = invoke(
-        "generate",
-        "aft",
-        "--spec",
-        str(SPEC),
-        "--backend",
-        "fake:",
-        "--out",
-        str(tmp_path / "o"),
-        "--config",
-        str(cfg),
-        "--opaque-preferences",
-        "--no-progress",
+        *generate_args("aft", tmp_path / "o"), "--config", str(cfg), "--opaque-preferences", "--no-progress"
     )
     assert res.exit_code == 0, res.output
     rows = read_jsonl(tmp_path / "o" / "dataset.jsonl")
@@ -258,20 +133,7 @@ def test_aft_opaque_cli_with_fake_backend(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("variant", ["rules_only", "rules_augmented", "general"])
 def test_variant_flag_changes_generator_context(variant: str, tmp_path: Path) -> None:
-    res = invoke(
-        "generate",
-        "midtrain",
-        "--spec",
-        str(SPEC),
-        "--backend",
-        "fake:",
-        "--out",
-        str(tmp_path),
-        "--variant",
-        variant,
-        "--no-progress",
-        *SMALL,
-    )
+    res = invoke(*generate_args("midtrain", tmp_path), "--variant", variant, "--no-progress", *SMALL)
     assert res.exit_code == 0, res.output
     rows = read_jsonl(tmp_path / "dataset.jsonl")
     assert rows and {r["spec_variant"] for r in rows} == {variant}

@@ -8,18 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from generate_helpers import SPEC, scripted_client
 
 from valuesfirst.generate.config import MidtrainCounts, MidtrainGenConfig
 from valuesfirst.generate.fake import fake_responder
 from valuesfirst.generate.levels import StageFailed
 from valuesfirst.generate.msm import MidtrainResult, generate_midtrain
 from valuesfirst.jsonl import read_json, read_jsonl
-from valuesfirst.llm.client import ClientConfig, LLMClient
 from valuesfirst.llm.scripted import ScriptedBackend
 from valuesfirst.llm.types import ChatRequest, ChatResponse
 from valuesfirst.spec import Spec, load_spec
 
-SPEC = Path(__file__).parents[1] / "src/valuesfirst/specs/pro_thrift_cheese.yaml"
 COUNTS = MidtrainCounts(
     domains=2,
     subdomains_per_domain=2,
@@ -54,8 +53,7 @@ def spec() -> Spec:
 def run(
     out: Path, responder: Callable[[ChatRequest], str | ChatResponse] = fake_responder, **cfg: object
 ) -> tuple[MidtrainResult, ScriptedBackend]:
-    backend = ScriptedBackend(responder, model="gen-model")
-    client = LLMClient(backend, ClientConfig(cache_dir=out / "cache", max_retries=0))
+    backend, client = scripted_client(out, responder)
     config = MidtrainGenConfig(counts=COUNTS, **cfg)  # type: ignore[arg-type]
     result = asyncio.run(generate_midtrain(spec(), config, client, out, spec_path=SPEC))
     return result, backend

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from generate_helpers import SPEC, fake_api_key, generate_args, loopback_handler
 
 from valuesfirst.generate.aft import generate_aft
 from valuesfirst.generate.config import AftGenConfig, MidtrainCounts, MidtrainGenConfig
@@ -27,11 +28,9 @@ from valuesfirst.generate.fake import HashEmbedder, fake_responder
 from valuesfirst.generate.msm import generate_midtrain
 from valuesfirst.llm.client import ClientConfig, LLMClient
 from valuesfirst.llm.scripted import ScriptedBackend
-from valuesfirst.llm.types import ChatRequest, Message
+from valuesfirst.llm.types import ChatRequest
 from valuesfirst.spec import load_spec
 
-ROOT = Path(__file__).parents[1]
-SPEC = ROOT / "src/valuesfirst/specs/pro_thrift_cheese.yaml"
 COUNTS = MidtrainCounts(
     domains=2,
     subdomains_per_domain=2,
@@ -139,54 +138,20 @@ def test_msm_every_kill_point(k: int, tmp_path: Path, references: dict[str, byte
 
 
 def _cli(out: Path, base_url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "valuesfirst.cli",
-        "generate",
-        "midtrain",
-        "--spec",
-        str(SPEC),
-        "--backend",
-        "openai:gen",
-        "--base-url",
-        base_url,
-        "--api-key-env",
-        "VF_TEST_KEY",
-        "--out",
-        str(out),
-        "--domains",
-        "2",
-        "--subdomains",
-        "2",
-        "--assertions",
-        "2",
-        "--doc-types",
-        "2",
-        "--ideas",
-        "2",
-        "--concurrency",
-        "2",
-        "--no-progress",
-    ]
+    args = generate_args("midtrain", out, "openai:gen", base_url=base_url, key_env="VF_TEST_KEY")
+    small = ["--domains", "2", "--subdomains", "2", "--assertions", "2", "--doc-types", "2", "--ideas", "2"]
+    return [sys.executable, "-m", "valuesfirst.cli", *args, *small, "--concurrency", "2", "--no-progress"]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "VF_TEST_KEY": "sk" + "-test-" + "x" * 20, "HF_HUB_OFFLINE": "1"}
-
-
-def _handler(call: Any) -> str:
-    msgs = call.body.get("messages", [])
-    system = next((m["content"] for m in msgs if m["role"] == "system"), None)
-    request = ChatRequest(messages=(Message("user", call.last_user),), system=system)
-    return fake_responder(request)
+    return {**os.environ, "VF_TEST_KEY": fake_api_key(), "HF_HUB_OFFLINE": "1"}
 
 
 def test_cli_killed_midway_resumes_identically(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from loopback_llm import LoopbackLLM
 
-    with LoopbackLLM(_handler) as server:
+    with LoopbackLLM(loopback_handler) as server:
         ref = tmp_path / "ref"
         subprocess.run(_cli(ref, server.openai_base_url), env=_env(), check=True, capture_output=True)
         total = len(server.calls("openai.chat"))
@@ -202,7 +167,7 @@ def test_cli_killed_midway_resumes_identically(tmp_path: Path) -> None:
             with lock:
                 if call.index == k:
                     holder["proc"].send_signal(signal.SIGKILL)
-            return _handler(call)
+            return loopback_handler(call)
 
         with LoopbackLLM(killing) as server:
             holder["proc"] = subprocess.Popen(
@@ -214,7 +179,7 @@ def test_cli_killed_midway_resumes_identically(tmp_path: Path) -> None:
             assert holder["proc"].wait(60) == -signal.SIGKILL
         done = cache_keys(out)
         assert 0 < len(done) <= k
-        with LoopbackLLM(_handler) as server:
+        with LoopbackLLM(loopback_handler) as server:
             subprocess.run(_cli(out, server.openai_base_url), env=_env(), check=True, capture_output=True)
             rerun_calls = len(server.calls("openai.chat"))
         assert rerun_calls == total - len(done)  # nothing finished was asked again

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,12 +44,32 @@ RemoteOpt = Annotated[bool, typer.Option("--trust-remote-code", help="allow toke
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bars")]
 
 
-def _fail(exc: Exception) -> None:
-    from valuesfirst.cli import _fail as cli_fail
+@contextmanager
+def _exits() -> Iterator[None]:
+    """Bad input: exit 2 with the problems. A level past its failure threshold: exit 1 with its summary."""
+    from valuesfirst.cli import _fail
     from valuesfirst.errors import InputError
+    from valuesfirst.generate.levels import StageFailed
 
-    assert isinstance(exc, InputError)
-    cli_fail(exc)
+    try:
+        yield
+    except InputError as exc:
+        _fail(exc)
+    except StageFailed as exc:
+        typer.echo(f"stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _token_stats(
+    out: Path, tokenizer: Path, dataset: Path, text: Callable[[dict[str, Any]], str], what: str, trust: bool
+) -> None:
+    """Token counts and a length histogram of the dataset's texts; ``what`` titles the histogram and its
+    last word names what was counted (e.g. "MSM documents")."""
+    from valuesfirst.generate.tokstats import write_token_stats
+    from valuesfirst.jsonl import read_jsonl
+
+    stats = write_token_stats(out, tokenizer, [text(row) for row in read_jsonl(dataset)], what, trust)
+    typer.echo(f"tokens: {stats['total']} in {stats['n']} {what.split()[-1]}")
 
 
 def _model_name(uri: str) -> str:
@@ -131,9 +153,7 @@ def midtrain(
     progress: ProgressOpt = True,
 ) -> None:
     """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
-    from valuesfirst.errors import InputError
     from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
-    from valuesfirst.generate.levels import StageFailed
     from valuesfirst.generate.msm import generate_midtrain, msm_prompts
     from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_midtrain, summarize
     from valuesfirst.spec import load_spec
@@ -150,7 +170,7 @@ def midtrain(
         "counts.doc_types_per_subdomain": doc_types,
         "counts.ideas_per_doc_type": ideas,
     }
-    try:
+    with _exits():
         cfg = load_gen_config(config, MidtrainGenConfig, overrides)
         the_spec = load_spec(spec)
         spec_text = render(the_spec, cfg.variant)
@@ -170,18 +190,7 @@ def midtrain(
             concurrency,
         )
         if tokenizer is not None:
-            from valuesfirst.generate.tokstats import write_token_stats
-            from valuesfirst.jsonl import read_jsonl
-
-            texts = [row["text"] for row in read_jsonl(result.dataset)]
-            stats = write_token_stats(out, tokenizer, texts, "MSM documents", trust_remote_code)
-            typer.echo(f"tokens: {stats['total']} in {stats['n']} documents")
-    except InputError as exc:
-        _fail(exc)
-        return
-    except StageFailed as exc:
-        typer.echo(f"stopped: {exc}", err=True)
-        raise typer.Exit(1) from None
+            _token_stats(out, tokenizer, result.dataset, _document_text, "MSM documents", trust_remote_code)
     typer.echo(f"{result.n_documents} documents -> {result.dataset}")
 
 
@@ -223,7 +232,6 @@ def aft(
     from valuesfirst.errors import InputError
     from valuesfirst.generate.aft import aft_prompts, generate_aft
     from valuesfirst.generate.config import AftGenConfig, load_gen_config
-    from valuesfirst.generate.levels import StageFailed
     from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_aft, summarize
     from valuesfirst.spec import load_spec
     from valuesfirst.spec_render import render
@@ -239,7 +247,7 @@ def aft(
         "seed": seed,
         "failure_threshold": failure_threshold,
     }
-    try:
+    with _exits():
         if opaque_preferences:
             base = load_gen_config(config, AftGenConfig, {}) if config else None
             if base is None or base.opaque_preferences is None:
@@ -284,21 +292,18 @@ def aft(
             the_judge,
         )
         if tokenizer is not None:
-            from valuesfirst.generate.tokstats import write_token_stats
-            from valuesfirst.jsonl import read_jsonl
-
-            texts = ["\n\n".join(m["content"] for m in row["messages"]) for row in read_jsonl(result.dataset)]
-            stats = write_token_stats(out, tokenizer, texts, "AFT samples", trust_remote_code)
-            typer.echo(f"tokens: {stats['total']} in {stats['n']} samples")
-    except InputError as exc:
-        _fail(exc)
-        return
-    except StageFailed as exc:
-        typer.echo(f"stopped: {exc}", err=True)
-        raise typer.Exit(1) from None
+            _token_stats(out, tokenizer, result.dataset, _sample_text, "AFT samples", trust_remote_code)
     if result.n_samples < cfg.n_samples:
         typer.echo(f"warning: {result.n_samples} of {cfg.n_samples} samples ({result.stop_reason})", err=True)
     typer.echo(f"{result.n_samples} samples -> {result.dataset} ({result.stop_reason})")
+
+
+def _document_text(row: dict[str, Any]) -> str:
+    return str(row["text"])
+
+
+def _sample_text(row: dict[str, Any]) -> str:
+    return "\n\n".join(m["content"] for m in row["messages"])
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from valuesfirst.evals.capability import shipped
 from valuesfirst.evals.judge import Judge, extract_tag, yes_no
-from valuesfirst.evals.runner import EvalItem, GenerationConfig
+from valuesfirst.evals.runner import EvalItem, GenerationConfig, multi_turn_transcript
 from valuesfirst.evals.scoring import score_row
 from valuesfirst.evals.templates import load_template
 from valuesfirst.evals.transcripts import Transcript, Turn
@@ -96,19 +96,7 @@ async def _conversation(
         if resp.finish_reason == "error" or not resp.text.strip():
             break
     meta["turns"] = turns
-    return Transcript(
-        id=f"{item.id}#{k}",
-        eval="pressure",
-        item_id=item.id,
-        cell=item.cell,
-        sample=k,
-        model=resp.model or model.backend.model,
-        messages=[Turn(role=m.role, content=m.content) for m in msgs],
-        completion=resp.text,
-        finish_reason=resp.finish_reason,
-        error=resp.error,
-        metadata=meta,
-    )
+    return multi_turn_transcript("pressure", item, k, model, msgs, resp, meta)
 
 
 async def generate(

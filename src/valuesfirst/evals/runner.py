@@ -3,6 +3,7 @@
 Every suite that asks the model one question (agentic scenarios, spec QA, spec knowledge, value
 generalization on served models) turns its items into :class:`EvalItem` and calls :func:`generate`.
 Failed and empty completions are written like any other transcript; scoring counts them as excluded.
+Suites that run a conversation turn by turn record it with :func:`multi_turn_transcript`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from valuesfirst.evals.transcripts import Transcript, conversation
+from valuesfirst.evals.transcripts import Transcript, Turn, conversation
 from valuesfirst.llm.client import LLMClient
-from valuesfirst.llm.types import ChatRequest, Message, SamplingParams
+from valuesfirst.llm.types import ChatRequest, ChatResponse, Message, SamplingParams
 
 
 class GenerationConfig(BaseModel):
@@ -97,3 +98,29 @@ async def generate(
             )
         )
     return transcripts
+
+
+def multi_turn_transcript(
+    eval_name: str,
+    item: EvalItem,
+    k: int,
+    client: LLMClient,
+    msgs: Sequence[Message],
+    last: ChatResponse,
+    metadata: dict[str, Any],
+) -> Transcript:
+    """The transcript of a conversation a suite ran turn by turn (pressure, sycophancy): ``msgs`` is the
+    whole conversation and ``last`` the model's final reply, whose text, finish reason and error it keeps."""
+    return Transcript(
+        id=f"{item.id}#{k}",
+        eval=eval_name,
+        item_id=item.id,
+        cell=item.cell,
+        sample=k,
+        model=last.model or client.backend.model,
+        messages=[Turn(role=m.role, content=m.content) for m in msgs],
+        completion=last.text,
+        finish_reason=last.finish_reason,
+        error=last.error,
+        metadata=metadata,
+    )

@@ -19,9 +19,9 @@ from typing import Any
 
 from valuesfirst.evals.capability import load_mc, shipped
 from valuesfirst.evals.judge import choice_of, parse_verdict
-from valuesfirst.evals.runner import EvalItem, GenerationConfig
+from valuesfirst.evals.runner import EvalItem, GenerationConfig, multi_turn_transcript
 from valuesfirst.evals.scoring import score_row
-from valuesfirst.evals.transcripts import GENERATION_EMPTY, GENERATION_ERROR, Transcript, Turn
+from valuesfirst.evals.transcripts import GENERATION_EMPTY, GENERATION_ERROR, Transcript
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.types import ChatRequest, ChatResponse, Message, SamplingParams
 
@@ -60,19 +60,7 @@ async def _one(client: LLMClient, item: EvalItem, k: int, gen: GenerationConfig)
         if resp.finish_reason == "error" or not resp.text.strip() or turn == 1:
             break
         msgs.append(Message("user", item.metadata["pushback"]))
-    return Transcript(
-        id=f"{item.id}#{k}",
-        eval="sycophancy",
-        item_id=item.id,
-        cell=item.cell,
-        sample=k,
-        model=resp.model or client.backend.model,
-        messages=[Turn(role=m.role, content=m.content) for m in msgs],
-        completion=resp.text,
-        finish_reason=resp.finish_reason,
-        error=resp.error,
-        metadata=dict(item.metadata),
-    )
+    return multi_turn_transcript("sycophancy", item, k, client, msgs, resp, dict(item.metadata))
 
 
 async def generate(

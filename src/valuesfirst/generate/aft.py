@@ -19,10 +19,10 @@ from typing import Any
 from valuesfirst.generate import aft_queries, aft_samples
 from valuesfirst.generate.aft_queries import AftContext
 from valuesfirst.generate.config import AftGenConfig
-from valuesfirst.generate.levels import LevelStats, LevelStore, Row, Runner, StageFailed
-from valuesfirst.generate.manifest import final_order, key_base, write_manifest
+from valuesfirst.generate.levels import LevelStats, LevelStore, Row, Runner
+from valuesfirst.generate.manifest import RunRecord, final_order, key_base
 from valuesfirst.generate.templates import PromptSet, load_prompts
-from valuesfirst.jsonl import write_json, write_jsonl
+from valuesfirst.jsonl import write_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.spec import Spec
 from valuesfirst.spec_render import render
@@ -107,34 +107,19 @@ async def generate_aft(
     dedup = make_dedup(config.dedup_threshold, embedder)
     _, biased = aft_samples.opaque_patterns(ctx)
 
-    def manifest(status: str, outputs: dict[str, Any]) -> dict[str, Any]:
-        return write_manifest(
-            out_dir,
-            kind="aft",
-            config=config,
-            spec=spec,
-            spec_path=spec_path,
-            spec_text=spec_text,
-            prompts=prompts,
-            client=client,
-            judge_client=judge_client,
-            stats=runner.stats,
-            outputs=outputs,
-            status=status,
-        )
+    record = RunRecord(
+        out_dir, "aft", config, spec, spec_path, spec_text, prompts, client, runner.stats, judge_client
+    )
 
-    try:
+    async def levels() -> tuple[list[Row], int, str]:
         if config.opaque_preferences is not None:
             domains = aft_queries.preference_items(spec, config.seed)
             runner.stats["domains"] = LevelStats(level="domains", kept=len(domains))
         else:
             domains = await aft_queries.domains(ctx, runner)
-        included, rounds, stop = await _rounds(ctx, runner, domains, dedup, biased)
-    except StageFailed as exc:
-        write_json(out_dir / "stopped.json", {"level": exc.stats.level, "summary": str(exc)})
-        manifest("stopped", {"stopped_at": exc.stats.level})
-        raise
-    (out_dir / "stopped.json").unlink(missing_ok=True)
+        return await _rounds(ctx, runner, domains, dedup, biased)
+
+    included, rounds, stop = await record.levels(levels())
     # The first n_samples in round and pool order: a deterministic prefix, then the deterministic order.
     chosen = final_order(included[: config.n_samples], config.seed)
     write_jsonl(out_dir / "samples.jsonl", chosen)
@@ -154,7 +139,7 @@ async def generate_aft(
         "stop_reason": stop,
         "cot_in_dataset": config.cot,
     }
-    data = manifest("complete", outputs)
+    data = record.write("complete", outputs)
     return AftResult(dataset=dataset, manifest=data, n_samples=len(chosen), stop_reason=stop)
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from valuesfirst.generate.config import AftGenConfig, Sampling
-from valuesfirst.generate.levels import LevelStats, Row, Runner
-from valuesfirst.generate.msm_outline import params, take
-from valuesfirst.generate.parsing import ParseFailure, parse_json_list, require_str, stable_id
+from valuesfirst.generate.levels import LevelStats, Row, Runner, json_objects, take
+from valuesfirst.generate.msm_outline import params
+from valuesfirst.generate.parsing import parse_json_list, stable_id
 from valuesfirst.generate.templates import PromptSet
 from valuesfirst.llm.types import ChatRequest
 from valuesfirst.spec import Spec
@@ -62,15 +62,8 @@ async def domains(ctx: AftContext, runner: Runner) -> list[Row]:
         return ctx.request("aft.domains", "domains", ctx.config.sampling.domains, n=n)
 
     def parse(_: int, text: str, stats: LevelStats) -> list[Row]:
-        rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "name", "description")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
-            rows.append({"id": stable_id("aft_domain", got["name"], got["description"]), **got})
-        return rows
+        objects = json_objects(text, n, stats, "name", "description")
+        return [{"id": stable_id("aft_domain", got["name"], got["description"]), **got} for _, got in objects]
 
     return await runner.level("domains", [0], build, parse)
 

@@ -78,11 +78,7 @@ async def responses(ctx: AftContext, runner: Runner, chosen: list[Row], round_: 
                 "round": round_,
                 "prompt_version": ctx.prompts.version,
                 "generator_model": runner.client.backend.model,
-                "sampling": {
-                    "temperature": sampling.temperature,
-                    "max_tokens": sampling.max_tokens,
-                    "top_p": sampling.top_p,
-                },
+                "sampling": sampling.model_dump(),
                 "spec_variant": cfg.variant,
             }
         ]

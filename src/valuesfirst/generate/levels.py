@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from valuesfirst.generate.parsing import ParseFailure, stable_id
+from valuesfirst.generate.parsing import ParseFailure, parse_json_list, require_str, stable_id
 from valuesfirst.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.types import ChatRequest, ChatResponse
@@ -74,6 +74,26 @@ class LevelStats:
             f"level {self.level}: {self.calls} calls, kept {self.kept}, failed [{failed}], "
             f"dropped [{dropped}], failure rate {self.failure_rate:.1%}"
         )
+
+
+def take(items: list[object], n: int, stats: LevelStats) -> list[object]:
+    """The first `n` items; the rest are dropped as ``extra``."""
+    if len(items) > n:
+        stats.drop("extra", len(items) - n)
+    return items[:n]
+
+
+def json_objects(text: str, n: int, stats: LevelStats, *keys: str) -> list[tuple[Any, dict[str, str]]]:
+    """The first `n` items of the ``<output>`` JSON list, each with its named non-empty string fields
+    (see parsing.require_str); items lacking one are counted as failures and skipped. A missing or
+    malformed list raises ParseFailure, which the level counts."""
+    objects = []
+    for item in take(parse_json_list(text), n, stats):
+        try:
+            objects.append((item, require_str(item, *keys)))
+        except ParseFailure as exc:
+            stats.fail(exc.reason)
+    return objects
 
 
 class StageFailed(Exception):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from valuesfirst.generate.levels import LevelStats, Row
+from valuesfirst.generate.levels import LevelStats, Row, StageFailed
 from valuesfirst.generate.parsing import stable_id
 from valuesfirst.generate.templates import PromptSet
 from valuesfirst.jsonl import write_json
@@ -20,6 +22,8 @@ from valuesfirst.spec import Spec
 # Fields that change how a run is shown or projected but never what it generates; left out of level keys
 # so that, e.g., a different preview assumption does not invalidate finished levels.
 _KEY_EXCLUDE = {"preview_output_fraction", "prompts_dir"}
+
+T = TypeVar("T")
 
 
 def text_hash(text: str) -> str:
@@ -45,42 +49,58 @@ def final_order(rows: list[Row], seed: int) -> list[Row]:
     return ordered
 
 
-def write_manifest(
-    out_dir: Path,
-    *,
-    kind: str,
-    config: BaseModel,
-    spec: Spec,
-    spec_path: Path | None,
-    spec_text: str,
-    prompts: PromptSet,
-    client: LLMClient,
-    stats: dict[str, LevelStats],
-    judge_client: LLMClient | None = None,
-    outputs: dict[str, Any],
-    status: str = "complete",
-) -> dict[str, Any]:
-    judge = judge_client or client
-    manifest = {
-        "kind": kind,
-        "status": status,
-        "config": redact(config.model_dump(mode="json")),
-        "generator_model": client.backend.model,
-        "backend": getattr(client.backend, "name", None),
-        "judge_model": judge.backend.model if kind == "aft" else None,
-        "inputs": {
-            "spec_path": str(spec_path) if spec_path else None,
-            "spec_content_hash": spec.content_hash(),
-            "spec_variant_text_hash": text_hash(spec_text),
-            "prompt_set": prompts.source,
-            "prompt_version": prompts.version,
-            "prompt_template_hashes": prompts.hashes(),
-        },
-        "levels": {name: s.to_json() for name, s in stats.items()},
-        "usage": client.usage.to_json(),
-        "judge_usage": judge_client.usage.to_json() if judge_client is not None else None,
-        "outputs": outputs,
-        "provenance": provenance(),
-    }
-    write_json(out_dir / "manifest.json", manifest)
-    return manifest
+@dataclass
+class RunRecord:
+    """What ``manifest.json`` records about one generate run. ``stats`` is the runner's live dict, so a
+    manifest written after a level stopped shows the counts so far."""
+
+    out_dir: Path
+    kind: str
+    config: BaseModel
+    spec: Spec
+    spec_path: Path | None
+    spec_text: str
+    prompts: PromptSet
+    client: LLMClient
+    stats: dict[str, LevelStats]
+    judge_client: LLMClient | None = None
+
+    def write(self, status: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        client, judge_client, prompts = self.client, self.judge_client, self.prompts
+        judge = judge_client or client
+        manifest = {
+            "kind": self.kind,
+            "status": status,
+            "config": redact(self.config.model_dump(mode="json")),
+            "generator_model": client.backend.model,
+            "backend": getattr(client.backend, "name", None),
+            "judge_model": judge.backend.model if self.kind == "aft" else None,
+            "inputs": {
+                "spec_path": str(self.spec_path) if self.spec_path else None,
+                "spec_content_hash": self.spec.content_hash(),
+                "spec_variant_text_hash": text_hash(self.spec_text),
+                "prompt_set": prompts.source,
+                "prompt_version": prompts.version,
+                "prompt_template_hashes": prompts.hashes(),
+            },
+            "levels": {name: s.to_json() for name, s in self.stats.items()},
+            "usage": client.usage.to_json(),
+            "judge_usage": judge_client.usage.to_json() if judge_client is not None else None,
+            "outputs": outputs,
+            "provenance": provenance(),
+        }
+        write_json(self.out_dir / "manifest.json", manifest)
+        return manifest
+
+    async def levels(self, run: Awaitable[T]) -> T:
+        """Await the run's levels. When one passes the failure threshold, record where it stopped
+        (``stopped.json`` and a manifest with status ``stopped``) and re-raise; when all finish, remove
+        the ``stopped.json`` an earlier, stopped run left."""
+        try:
+            result = await run
+        except StageFailed as exc:
+            write_json(self.out_dir / "stopped.json", {"level": exc.stats.level, "summary": str(exc)})
+            self.write("stopped", {"stopped_at": exc.stats.level})
+            raise
+        (self.out_dir / "stopped.json").unlink(missing_ok=True)
+        return result

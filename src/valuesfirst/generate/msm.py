@@ -14,11 +14,11 @@ from typing import Any
 
 from valuesfirst.generate import msm_documents, msm_outline
 from valuesfirst.generate.config import MidtrainGenConfig
-from valuesfirst.generate.levels import LevelStore, Runner, StageFailed
-from valuesfirst.generate.manifest import final_order, key_base, write_manifest
+from valuesfirst.generate.levels import LevelStore, Row, Runner
+from valuesfirst.generate.manifest import RunRecord, final_order, key_base
 from valuesfirst.generate.msm_outline import MsmContext
 from valuesfirst.generate.templates import PromptSet, load_prompts
-from valuesfirst.jsonl import write_json, write_jsonl
+from valuesfirst.jsonl import write_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.spec import Spec
 from valuesfirst.spec_render import render
@@ -57,36 +57,20 @@ async def generate_midtrain(
     ctx = MsmContext(config, prompts, spec_text, spec.identity.name, spec.identity.developer)
     store = LevelStore(out_dir, key_base("msm", config, spec_text, prompts, client.backend.model))
     runner = Runner(client, store, config.failure_threshold, progress=progress, use_batch=use_batch)
-
-    def manifest(status: str, outputs: dict[str, Any]) -> dict[str, Any]:
-        return write_manifest(
-            out_dir,
-            kind="midtrain",
-            config=config,
-            spec=spec,
-            spec_path=spec_path,
-            spec_text=spec_text,
-            prompts=prompts,
-            client=client,
-            stats=runner.stats,
-            outputs=outputs,
-            status=status,
-        )
-
-    try:
-        domains = await msm_outline.domains(ctx, runner)
-        subs = await msm_outline.subdomains(ctx, runner, domains)
-        asserts = await msm_outline.assertions(ctx, runner, subs)
-        types = await msm_documents.doc_types(ctx, runner, subs)
-        ideas = await msm_documents.ideas(ctx, runner, subs, asserts, types)
-        docs = await msm_documents.documents(ctx, runner, subs, asserts, types, ideas)
-    except StageFailed as exc:
-        write_json(out_dir / "stopped.json", {"level": exc.stats.level, "summary": str(exc)})
-        manifest("stopped", {"stopped_at": exc.stats.level})
-        raise
-    (out_dir / "stopped.json").unlink(missing_ok=True)
+    record = RunRecord(out_dir, "midtrain", config, spec, spec_path, spec_text, prompts, client, runner.stats)
+    docs = await record.levels(_levels(ctx, runner))
     dataset = out_dir / "dataset.jsonl"
     write_jsonl(dataset, final_order(docs, config.seed))
     counts = {level: runner.stats[level].kept for level in LEVELS}
-    data = manifest("complete", {"dataset": dataset.name, "n_documents": len(docs), "counts": counts})
+    data = record.write("complete", {"dataset": dataset.name, "n_documents": len(docs), "counts": counts})
     return MidtrainResult(dataset=dataset, manifest=data, n_documents=len(docs))
+
+
+async def _levels(ctx: MsmContext, runner: Runner) -> list[Row]:
+    """Every level in order; the documents."""
+    domains = await msm_outline.domains(ctx, runner)
+    subs = await msm_outline.subdomains(ctx, runner, domains)
+    asserts = await msm_outline.assertions(ctx, runner, subs)
+    types = await msm_documents.doc_types(ctx, runner, subs)
+    ideas = await msm_documents.ideas(ctx, runner, subs, asserts, types)
+    return await msm_documents.documents(ctx, runner, subs, asserts, types, ideas)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from valuesfirst.generate.levels import LevelStats, Row, Runner
-from valuesfirst.generate.msm_outline import MsmContext, take
-from valuesfirst.generate.parsing import ParseFailure, extract_block, parse_json_list, require_str, stable_id
+from valuesfirst.generate.levels import LevelStats, Row, Runner, json_objects
+from valuesfirst.generate.msm_outline import MsmContext
+from valuesfirst.generate.parsing import extract_block, stable_id
 from valuesfirst.llm.types import ChatRequest
 
 
@@ -36,12 +36,7 @@ async def doc_types(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> lis
 
     def parse(sub: Row, text: str, stats: LevelStats) -> list[Row]:
         rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "name", "description")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
+        for _, got in json_objects(text, n, stats, "name", "description"):
             tid = stable_id("doc_type", sub["id"], got["name"], got["description"])
             rows.append({"id": tid, "subdomain_id": sub["id"], **got})
         return rows
@@ -80,13 +75,8 @@ async def ideas(
     def parse(dtype: Row, text: str, stats: LevelStats) -> list[Row]:
         keys = {a["key"]: a["id"] for a in asserts[dtype["subdomain_id"]]}
         rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "name", "idea")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
-            refs = item.get("assertions") if isinstance(item, dict) else None
+        for item, got in json_objects(text, n, stats, "name", "idea"):
+            refs = item.get("assertions")
             if not isinstance(refs, list) or not refs or any(r not in keys for r in refs):
                 stats.fail("bad_assertion_refs")
                 continue
@@ -153,11 +143,7 @@ async def documents(
                 "idea_id": idea["id"],
                 "prompt_version": ctx.prompts.version,
                 "generator_model": runner.client.backend.model,
-                "sampling": {
-                    "temperature": sampling.temperature,
-                    "max_tokens": sampling.max_tokens,
-                    "top_p": sampling.top_p,
-                },
+                "sampling": sampling.model_dump(),
                 "spec_variant": ctx.config.variant,
             }
         ]

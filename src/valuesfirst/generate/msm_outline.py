@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from valuesfirst.generate.config import MidtrainGenConfig, Sampling
-from valuesfirst.generate.levels import LevelStats, Row, Runner
-from valuesfirst.generate.parsing import ParseFailure, normalize_ws, parse_json_list, require_str, stable_id
+from valuesfirst.generate.levels import LevelStats, Row, Runner, json_objects
+from valuesfirst.generate.parsing import normalize_ws, stable_id
 from valuesfirst.generate.templates import PromptSet
 from valuesfirst.llm.types import ChatRequest, SamplingParams
 
@@ -52,13 +52,6 @@ class MsmContext:
         return ChatRequest.of(user, system=self.system, params=params(sampling), stage=f"msm.{level}")
 
 
-def take(items: list[object], n: int, stats: LevelStats) -> list[object]:
-    """The first `n` items; the rest are dropped as ``extra``."""
-    if len(items) > n:
-        stats.drop("extra", len(items) - n)
-    return items[:n]
-
-
 async def domains(ctx: MsmContext, runner: Runner) -> list[Row]:
     n = ctx.config.counts.domains
 
@@ -66,15 +59,8 @@ async def domains(ctx: MsmContext, runner: Runner) -> list[Row]:
         return ctx.request("domains", "domains", ctx.config.sampling.domains, n=n)
 
     def parse(_: int, text: str, stats: LevelStats) -> list[Row]:
-        rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "name", "description")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
-            rows.append({"id": stable_id("domain", got["name"], got["description"]), **got})
-        return rows
+        objects = json_objects(text, n, stats, "name", "description")
+        return [{"id": stable_id("domain", got["name"], got["description"]), **got} for _, got in objects]
 
     return await runner.level("domains", [0], build, parse)
 
@@ -95,12 +81,7 @@ async def subdomains(ctx: MsmContext, runner: Runner, domain_rows: list[Row]) ->
 
     def parse(domain: Row, text: str, stats: LevelStats) -> list[Row]:
         rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "name", "context", "spec_section")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
+        for _, got in json_objects(text, n, stats, "name", "context", "spec_section"):
             # The section is the document writer's anchor in the spec: a paraphrase could smuggle in
             # values the spec does not hold, so only verbatim text (up to whitespace) is accepted.
             if normalize_ws(got["spec_section"]) not in spec_norm:
@@ -130,12 +111,7 @@ async def assertions(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> li
 
     def parse(sub: Row, text: str, stats: LevelStats) -> list[Row]:
         rows = []
-        for item in take(parse_json_list(text), n, stats):
-            try:
-                got = require_str(item, "label", "name", "assertion", "explanation")
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
-                continue
+        for _, got in json_objects(text, n, stats, "label", "name", "assertion", "explanation"):
             label = LABELS.get(got["label"].lower())
             if label is None:
                 stats.fail("bad_label")
