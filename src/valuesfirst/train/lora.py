@@ -1,8 +1,7 @@
-"""LoRA through PEFT: target discovery and validation, wrapping, continuing an adapter, merging."""
+"""LoRA through PEFT: target discovery and validation, wrapping, continuing an adapter, digests."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -104,14 +103,3 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
         h.update(str(t.dtype).encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-def merged_model(model: Any, keep_adapter: bool) -> Any:
-    """The model with its adapter merged into the weights (PEFT merge_and_unload), for saving.
-
-    With ``keep_adapter`` (a later stage keeps training the adapter) the merge runs on a copy: PEFT's
-    unmerge subtracts the delta again, which is not exact in floating point and would perturb training.
-    The copy costs one model's memory for the duration of the save.
-    """
-    source = copy.deepcopy(model) if keep_adapter else model
-    return source.merge_and_unload()

@@ -35,8 +35,18 @@ from valuesfirst.train.loop import (
 )
 from valuesfirst.train.lora import state_digest, trainable_state
 from valuesfirst.train.metrics import MetricsSink, peak_flops, train_flops_per_token
+from valuesfirst.train.outputs import save_stage_outputs
 from valuesfirst.train.schedule import BatchPlan, stage_steps
-from valuesfirst.train.setup import load_tokenizer, save_stage_outputs, stage_start_model, weights_dtype
+from valuesfirst.train.setup import load_tokenizer, stage_start_model, weights_dtype
+from valuesfirst.train.sharded import (
+    check_backend_active,
+    check_backend_installed,
+    configure_deepspeed,
+    full_state,
+    is_sharded,
+    load_optimizer_state,
+    load_trainable_full,
+)
 from valuesfirst.train.step_hook import StepHook
 from valuesfirst.train.train_config import TrainConfig
 
@@ -55,6 +65,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     """
     from accelerate import Accelerator
 
+    check_backend_installed()  # a DeepSpeed config without deepspeed fails here, before anything loads
     data = load_stage_data(cfg.data)  # field checks before any weights are loaded
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -66,6 +77,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         gradient_accumulation_steps=cfg.grad_accum,
         cpu=not torch.cuda.is_available(),
     )
+    check_backend_active(acc)  # FSDP/DeepSpeed asked for but not set up: refuse rather than run DDP
+    sharded = is_sharded(acc)
     main, world, rank = acc.is_main_process, acc.num_processes, acc.process_index
     out = cfg.output_dir
     stage_dirs = [out / f"{i}-{kind}" for i, kind in enumerate(cfg.stages)]
@@ -101,6 +114,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     sink = MetricsSink(out, cfg.report_to, config_json, enabled=main)
     device_peak = peak_flops(acc.device, bf16)
     model: Any = None
+    full_digest: str | None = None
     seen: dict[int, list[int]] = {}
     for i in range(start, len(cfg.stages)):
         kind, rows = cfg.stages[i], rows_by_stage[i]
@@ -118,8 +132,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         acc.free_memory()
         gc.collect()
         model.train()
-        prepared = acc.prepare(model)
-        unwrapped = acc.unwrap_model(prepared)
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        start_digest = state_digest(trainable_state(model))  # before prepare shards it
         steps = stage_steps(len(rows), cfg, world)
         r = cfg.recipe
         optim = OptimConfig(
@@ -131,20 +145,23 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             betas=r.betas,
             grad_clip=r.grad_clip,
         )
-        optimizer = acc.prepare(make_optimizer(prepared, optim))
+        configure_deepspeed(acc, cfg.batch_size, cfg.grad_accum, r.grad_clip)
+        # Model and optimizer go through prepare together: FSDP2 and DeepSpeed require it.
+        prepared, optimizer = acc.prepare(model, make_optimizer(model, optim))
+        unwrapped = acc.unwrap_model(prepared)
         hist, first = TrainHistory(), 0
-        start_digest = state_digest(trainable_state(unwrapped))
         if resume is not None and i == start:
             state = read_state(resume)
-            load_trainable(unwrapped, resume)
-            load_optimizer(optimizer, resume)
+            load_trainable_full(acc, prepared, load_trainable(resume, names))
+            load_optimizer_state(acc, prepared, optimizer, load_optimizer(resume), resume)
             first, hist.loss, hist.steps, hist.lr = state["step"], state["loss"], state["steps"], state["lr"]
             hist.tokens, hist.target_tokens = state["tokens"], state["target_tokens"]
             log(f"resumed stage {i} ({kind}) at step {first} from {resume}")
         plan = BatchPlan(len(rows), cfg.batch_size, cfg.grad_accum, world, rank, cfg.seed + i)
         seen[i] = []
         hook = StepHook(
-            stage=i, kind=kind, steps=steps, hist=hist, model=unwrapped, optimizer=optimizer,
+            stage=i, kind=kind, steps=steps, hist=hist, model=prepared, optimizer=optimizer,
+            trainable_names=names,
             accelerator=acc, sink=sink, log=log, output_dir=out, config=config_json,
             log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
             flops_per_token=train_flops_per_token(unwrapped, _mean_segment(rows), cfg.finetune == "lora"),
@@ -165,10 +182,16 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             grad_accum=cfg.grad_accum,
         )
         acc.wait_for_everyone()
-        end_digest = state_digest(trainable_state(unwrapped))
-        # All weights, frozen ones included: what DDP ranks must agree on.
-        full_digest = state_digest({n: p for n, p in unwrapped.named_parameters()})
-        model = save_stage_outputs(unwrapped, tokenizer, stage_dirs[i], cfg, i == len(cfg.stages) - 1, main)
+        # Sharded: one gathered state dict (main process) serves digests and saving.
+        gathered = full_state(acc, prepared) if sharded else None
+        if gathered is not None:
+            end_digest = state_digest({k: v for k, v in gathered.items() if k in names})
+            full_digest = state_digest(gathered) if main else None
+        else:  # all weights, frozen ones included: what DDP ranks must agree on
+            end_digest = state_digest(trainable_state(unwrapped))
+            full_digest = state_digest({n: p for n, p in unwrapped.named_parameters()})
+        dtype = weights_dtype(cfg, bf16)
+        model = save_stage_outputs(unwrapped, tokenizer, cfg, i, stage_dirs, main, dtype, gathered)
         if main:
             summary = {
                 "stage": i,
@@ -187,8 +210,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             }
             write_json(stage_dirs[i] / "summary.json", summary)
         acc.wait_for_everyone()
-        del prepared, optimizer
-    if world > 1 and model is not None:
+        del prepared, optimizer, unwrapped, gathered
+    if world > 1 and start < len(cfg.stages):  # model is None after a sharded run
         write_json(
             out / "ranks" / f"rank{rank}.json", {"rank": rank, "final_digest": full_digest, "rows_seen": seen}
         )

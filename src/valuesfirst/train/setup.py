@@ -6,7 +6,6 @@ resumed run rebuilds exactly the model an uninterrupted run had (then loads the 
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.errors import InputError, Problem
-from valuesfirst.train.chat import finalize_for_chat, setup_chat_template
-from valuesfirst.train.lora import load_adapter, merged_model, resolve_targets, wrap_lora
+from valuesfirst.train.chat import setup_chat_template
+from valuesfirst.train.lora import load_adapter, resolve_targets, wrap_lora
 from valuesfirst.train.model import build_tiny_model
 from valuesfirst.train.train_config import TrainConfig
 
@@ -83,6 +82,14 @@ def weights_dtype(cfg: TrainConfig, bf16: bool) -> torch.dtype:
     return torch.bfloat16 if bf16 and cfg.finetune == "lora" else torch.float32
 
 
+def stage_base_path(cfg: TrainConfig, stage: int, stage_dirs: list[Path]) -> str:
+    """The weights stage ``stage`` starts from (before any adapter): the base model, or the previous
+    stage's merged model for a fresh adapter or full training."""
+    if stage == 0 or (cfg.finetune == "lora" and cfg.lora.continue_adapter):
+        return cfg.model.path
+    return str(stage_dirs[stage - 1] / "model")
+
+
 def stage_start_model(
     cfg: TrainConfig,
     tokenizer: PreTrainedTokenizerBase,
@@ -104,13 +111,10 @@ def stage_start_model(
         if not lora or cfg.lora.continue_adapter:
             return previous  # the paper: AFT keeps training the MSM adapter
         torch.manual_seed(cfg.seed + stage)
-        # save_stage_outputs already merged it in place when no later stage needed the adapter.
+        # outputs.save_stage_outputs already merged it in place when no later stage needed the adapter.
         base = previous.merge_and_unload() if hasattr(previous, "merge_and_unload") else previous
         return wrap_lora(base, cfg.lora, resolve_targets(base, cfg.lora), new_ids)
-    if stage == 0 or (lora and cfg.lora.continue_adapter):
-        base = load_weights(cfg, tokenizer, cfg.model.path, dtype)
-    else:  # a fresh adapter on, or full training of, the previous stage's merged model
-        base = load_weights(cfg, tokenizer, str(stage_dirs[stage - 1] / "model"), dtype)
+    base = load_weights(cfg, tokenizer, stage_base_path(cfg, stage, stage_dirs), dtype)
     if not lora:
         return base
     targets = resolve_targets(base, cfg.lora)
@@ -120,27 +124,3 @@ def stage_start_model(
         return load_adapter(base, cfg.lora.init_adapter)
     torch.manual_seed(cfg.seed + stage)
     return wrap_lora(base, cfg.lora, targets, new_ids)
-
-
-def save_stage_outputs(
-    model: Any, tokenizer: PreTrainedTokenizerBase, out: Path, cfg: TrainConfig, last: bool, write: bool
-) -> Any:
-    """Write ``out/adapter`` (LoRA) and ``out/model`` (merged, safetensors, with the tokenizer) when
-    ``write`` (the main process); return the model the next stage continues from.
-
-    Every rank calls this, so that all of them hold the same model afterwards: when no later stage needs
-    the adapter it is merged in place; otherwise the merge runs on a copy.
-    """
-    lora = cfg.finetune == "lora"
-    keep = lora and not last and cfg.lora.continue_adapter
-    if lora and write:
-        model.save_pretrained(str(out / "adapter"), safe_serialization=True)
-    full = merged_model(model, keep_adapter=keep) if lora and (write or not keep) else model
-    if write:
-        chat_tok = copy.deepcopy(tokenizer)
-        finalize_for_chat(chat_tok, full)  # EOS = <|im_end|> for ChatML models (documents kept theirs)
-        full.config.use_cache = True  # for generation; training keeps it off
-        full.save_pretrained(str(out / "model"), safe_serialization=True)
-        full.config.use_cache = False
-        chat_tok.save_pretrained(str(out / "model"))
-    return model if keep or not lora else full

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,24 +11,26 @@ from typing import Any
 
 import torch
 
-from valuesfirst.train.checkpoint import save_checkpoint
+from valuesfirst.train.checkpoint import save_checkpoint, staging_dir
 from valuesfirst.train.loop import TrainHistory, _sum_over_ranks
-from valuesfirst.train.lora import trainable_state
 from valuesfirst.train.metrics import MetricsSink
+from valuesfirst.train.sharded import optimizer_state, trainable_full
 
 
 @dataclass
 class StepHook:
     """Logs loss, lr, tokens/s (non-pad tokens, all ranks) and MFU every ``log_every`` steps and at the
-    end; saves a checkpoint every ``checkpoint_every`` steps (main process; not after the last step, whose
-    result is the stage output itself)."""
+    end; saves a checkpoint every ``checkpoint_every`` steps (not after the last step, whose result is the
+    stage output itself). Every rank takes part in a checkpoint (gathering shards is collective); the main
+    process writes it."""
 
     stage: int
     kind: str
     steps: int
     hist: TrainHistory
-    model: torch.nn.Module  # unwrapped: its parameter names are the checkpoint's
+    model: torch.nn.Module  # as prepared by accelerate (DDP/FSDP/DeepSpeed wrapper or the model itself)
     optimizer: torch.optim.Optimizer
+    trainable_names: set[str]  # the checkpoint's tensors: the unwrapped model's trainable parameters
     accelerator: Any
     sink: MetricsSink
     log: Callable[[str], None]
@@ -48,7 +51,7 @@ class StepHook:
         if done % self.log_every == 0 or done == self.steps:
             self._log(done, loss)
         due = bool(self.checkpoint_every) and done % self.checkpoint_every == 0 and done < self.steps
-        if due and self.accelerator.is_main_process:
+        if due:
             self._checkpoint(done)
 
     def _log(self, done: int, loss: float) -> None:
@@ -71,4 +74,13 @@ class StepHook:
         h = self.hist
         state = {"stage": self.stage, "kind": self.kind, "step": done, "loss": h.loss, "steps": h.steps,
                  "lr": h.lr, "tokens": h.tokens, "target_tokens": h.target_tokens}  # fmt: skip
-        save_checkpoint(self.output_dir, trainable_state(self.model), self.optimizer, state, self.config)
+        acc = self.accelerator
+        tmp = staging_dir(self.output_dir, state)
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)  # left by a run killed mid-save
+        acc.wait_for_everyone()
+        trainable = trainable_full(acc, self.model, self.trainable_names)
+        optim = optimizer_state(acc, self.model, self.optimizer, tmp)
+        if acc.is_main_process:
+            save_checkpoint(self.output_dir, trainable, optim, state, self.config)
+        acc.wait_for_everyone()
