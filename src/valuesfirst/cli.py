@@ -19,6 +19,7 @@ from rich.console import Console  # noqa: E402
 from rich.syntax import Syntax  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from valuesfirst.commands import fail  # noqa: E402
 from valuesfirst.errors import InputError  # noqa: E402
 
 app = typer.Typer(
@@ -33,11 +34,7 @@ console = Console(soft_wrap=True)  # log lines stay whole when piped to a file
 err_console = Console(stderr=True)
 
 
-def _fail(e: InputError) -> None:
-    err_console.print(f"[bold red]error:[/] {len(e.problems)} problem(s)")
-    for p in e.problems:
-        err_console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+_fail = fail  # the one "print the problems, exit 2" shared by every command group
 
 
 def demo_config_path() -> Path:

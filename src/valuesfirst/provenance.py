@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PACKAGES", "REDACTED", "is_secret_key", "provenance", "redact", "utc_now"]
+__all__ = ["PACKAGES", "REDACTED", "is_secret_key", "package_version", "provenance", "redact", "utc_now"]
 
 # Distributions whose versions decide numerical results; missing ones are recorded as null.
 PACKAGES: tuple[str, ...] = ("valuesfirst", "torch", "transformers", "tokenizers", "numpy", "pydantic")
@@ -117,13 +117,15 @@ def utc_now() -> str:
 @lru_cache(maxsize=1)
 def _package_versions() -> dict[str, str | None]:
     # Installed versions cannot change under a running process, so look them up once.
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: package_version(name) for name in PACKAGES}
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _torch_threads() -> int | None:

@@ -47,7 +47,7 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="pro
 @contextmanager
 def _exits() -> Iterator[None]:
     """Bad input: exit 2 with the problems. A level past its failure threshold: exit 1 with its summary."""
-    from valuesfirst.cli import _fail
+    from valuesfirst.commands import fail as _fail
     from valuesfirst.errors import InputError
     from valuesfirst.generate.levels import StageFailed
 

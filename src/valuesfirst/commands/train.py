@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         """
         from rich.syntax import Syntax
 
-        from valuesfirst.cli import _fail, console
+        from valuesfirst.cli import console
+        from valuesfirst.commands import fail as _fail
         from valuesfirst.errors import InputError
         from valuesfirst.train.train_config import TrainConfig
         from valuesfirst.yamlio import load_model
