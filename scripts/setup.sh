@@ -13,4 +13,13 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q "torch==${TORCH_VERSION}"
 fi
 .venv/bin/python -m pip install -q -e ".[dev]"
+# DeepSpeed (ZeRO-2/3 through accelerate) ships as an sdist whose setup.py imports torch: built without
+# isolation against the torch above (an isolated build would fetch an unpinned CUDA torch). Its kernels
+# compile on first use (ninja + a C++ compiler); on CPU only the shared-memory comm op is built.
+# VALUESFIRST_DEEPSPEED=0 skips it (the DeepSpeed tests then skip).
+DEEPSPEED_VERSION=0.19.8
+if [ "${VALUESFIRST_DEEPSPEED:-1}" != "0" ] && ! .venv/bin/python -c "import deepspeed" 2>/dev/null; then
+  .venv/bin/python -m pip install -q setuptools wheel
+  DS_BUILD_OPS=0 .venv/bin/python -m pip install -q --no-build-isolation "deepspeed==${DEEPSPEED_VERSION}"
+fi
 .venv/bin/python -c "import valuesfirst, torch, transformers; print('valuesfirst', valuesfirst.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"

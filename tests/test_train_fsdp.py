@@ -169,13 +169,10 @@ def _tiny_cfg(root: Path) -> Any:
 def test_deepspeed_config_without_deepspeed_fails_before_training(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importlib.util
-
     from valuesfirst.errors import InputError
     from valuesfirst.train.run import run_training
 
-    if importlib.util.find_spec("deepspeed") is not None:
-        pytest.skip("deepspeed is installed here")
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # find_spec now reports it missing
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` sets for DEEPSPEED
     with pytest.raises(InputError, match="`deepspeed` is not installed"):
         run_training(_tiny_cfg(root), log=lambda _: None)

@@ -6,7 +6,9 @@ safetensors; optimizer and RNG state (tensors and numbers only) to a torch file 
 ``weights_only=True``, so loading runs no pickled code. The data position needs no saving: each stage's
 batch order is a pure function of the seed, so "stage i, step k" is the whole position. Under FSDP the
 tensors are gathered to the main process first (sharded.py); under DeepSpeed, whose optimizer state stays
-sharded, accelerate's save_state output sits beside them in ``accelerate/``.
+sharded, accelerate's save_state output sits beside them in ``accelerate/``. That folder holds DeepSpeed's
+and accelerate's own torch pickles (optimizer shards, random_states_*.pkl), which they load with full
+unpickling: resume only from checkpoints your own runs wrote.
 
 A checkpoint folder is written under a temporary name and renamed, so a run killed mid-save leaves the
 previous checkpoint intact.

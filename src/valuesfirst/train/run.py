@@ -41,11 +41,14 @@ from valuesfirst.train.setup import load_tokenizer, stage_start_model, weights_d
 from valuesfirst.train.sharded import (
     check_backend_active,
     check_backend_installed,
+    check_zero3_init,
     configure_deepspeed,
+    device_kwargs,
     full_state,
     is_sharded,
     load_optimizer_state,
     load_trainable_full,
+    whole_models,
 )
 from valuesfirst.train.step_hook import StepHook
 from valuesfirst.train.train_config import TrainConfig
@@ -70,14 +73,13 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     bf16 = use_bf16(cfg)
-    # cpu=True on a machine without CUDA: otherwise accelerate ignores torchrun's WORLD_SIZE there and
-    # every process trains alone (MULTI_CPU with gloo needs it).
     acc = Accelerator(
         mixed_precision="bf16" if bf16 else "no",
         gradient_accumulation_steps=cfg.grad_accum,
-        cpu=not torch.cuda.is_available(),
+        **device_kwargs(),
     )
     check_backend_active(acc)  # FSDP/DeepSpeed asked for but not set up: refuse rather than run DDP
+    check_zero3_init(acc)
     sharded = is_sharded(acc)
     main, world, rank = acc.is_main_process, acc.num_processes, acc.process_index
     out = cfg.output_dir
@@ -118,17 +120,18 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     seen: dict[int, list[int]] = {}
     for i in range(start, len(cfg.stages)):
         kind, rows = cfg.stages[i], rows_by_stage[i]
-        model = stage_start_model(
-            cfg,
-            tokenizer,
-            added,
-            i,
-            stage_dirs,
-            weights_dtype(cfg, bf16),
-            previous=model if i > start else None,
-        )
-        if cfg.packing and i == start:
-            assert_packing_isolated(model)  # packed examples must never attend to each other
+        with whole_models(acc):
+            model = stage_start_model(
+                cfg,
+                tokenizer,
+                added,
+                i,
+                stage_dirs,
+                weights_dtype(cfg, bf16),
+                previous=model if i > start else None,
+            )
+            if cfg.packing and i == start:
+                assert_packing_isolated(model)  # packed examples must never attend to each other
         acc.free_memory()
         gc.collect()
         model.train()
@@ -191,7 +194,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             end_digest = state_digest(trainable_state(unwrapped))
             full_digest = state_digest({n: p for n, p in unwrapped.named_parameters()})
         dtype = weights_dtype(cfg, bf16)
-        model = save_stage_outputs(unwrapped, tokenizer, cfg, i, stage_dirs, main, dtype, gathered)
+        with whole_models(acc):  # a LoRA stage's merge loads the base model again, on the main process
+            model = save_stage_outputs(unwrapped, tokenizer, cfg, i, stage_dirs, main, dtype, gathered)
         if main:
             summary = {
                 "stage": i,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,33 @@ import torch
 from valuesfirst.errors import InputError, Problem
 
 
+def deepspeed_requested() -> bool:
+    """`accelerate launch` with distributed_type DEEPSPEED sets this for every process it starts."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
+def device_kwargs() -> dict[str, Any]:
+    """How the Accelerator must be built for the launch at hand.
+
+    Without CUDA, accelerate honours torchrun's WORLD_SIZE only with cpu=True (MULTI_CPU over gloo);
+    otherwise every process would train alone. DeepSpeed is the exception: accelerate starts it only
+    with cpu=False, and then needs the backend named, or it takes the CPU run for a single process
+    (num_processes 1, every rank the main one). DeepSpeed's CPU accelerator runs ZeRO over gloo.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return {}
+    if not deepspeed_requested():
+        return {"cpu": True}
+    from accelerate.utils import InitProcessGroupKwargs
+
+    return {"cpu": False, "kwargs_handlers": [InitProcessGroupKwargs(backend="gloo")]}
+
+
 def check_backend_installed() -> None:
     """Fail before any weights load when the accelerate config asks for DeepSpeed and it is missing."""
-    wanted = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-    if wanted and importlib.util.find_spec("deepspeed") is None:
+    if deepspeed_requested() and importlib.util.find_spec("deepspeed") is None:
         raise InputError(
             [
                 Problem(
@@ -32,7 +57,7 @@ def check_backend_installed() -> None:
                     None,
                     "accelerate config (distributed_type: DEEPSPEED)",
                     "DeepSpeed was selected but the package `deepspeed` is not installed "
-                    "(pip install deepspeed; it needs CUDA)",
+                    "(pip install deepspeed; scripts/setup.sh installs it)",
                 )
             ]
         )
@@ -41,8 +66,9 @@ def check_backend_installed() -> None:
 def check_backend_active(acc: Any) -> None:
     """Refuse to run as plain DDP when FSDP or DeepSpeed was asked for (never fall back silently).
 
-    accelerate 1.15 only turns FSDP and DeepSpeed on for GPU-type devices; on a CPU-only machine an FSDP
-    config (even with use_cpu: true) quietly becomes MULTI_CPU data parallelism.
+    accelerate 1.15 only turns FSDP on for GPU-type devices: on a CPU-only machine an FSDP config (even
+    with use_cpu: true) quietly becomes MULTI_CPU data parallelism. DeepSpeed does run on CPU (its CPU
+    accelerator, ZeRO over gloo; device_kwargs), but only if the Accelerator is built with cpu=False.
     """
     from accelerate.utils import DistributedType
 
@@ -75,6 +101,47 @@ def _is_deepspeed(acc: Any) -> bool:
     return bool(acc.distributed_type == DistributedType.DEEPSPEED)
 
 
+@contextmanager
+def whole_models(acc: Any) -> Iterator[None]:
+    """Load (and merge) whole, unpartitioned models inside this block, even under ZeRO-3.
+
+    accelerate 1.15 registers its DeepSpeed config with transformers whatever ``zero3_init_flag`` says,
+    and transformers then builds every ``from_pretrained`` under ``deepspeed.zero.Init``: parameters
+    partitioned at load (size 0 on each rank), a collective that a main-process-only merge would hang in.
+    The stages load whole models and let ``prepare`` partition them, so the registration is lifted while
+    models load and restored afterwards (ZeRO-3 saving reads it).
+    """
+    if not _is_deepspeed(acc):
+        yield
+        return
+    from transformers.integrations import unset_hf_deepspeed_config
+
+    plugin = acc.state.deepspeed_plugin
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        plugin.dschf = None
+        plugin.set_deepspeed_weakref()
+
+
+def check_zero3_init(acc: Any) -> None:
+    """zero3_init_flag: true would partition weights at load, which the stages never do (whole_models)."""
+    if _is_deepspeed(acc) and acc.state.deepspeed_plugin.zero3_init_flag:
+        raise InputError(
+            [
+                Problem(
+                    None,
+                    None,
+                    "accelerate config (deepspeed_config.zero3_init_flag)",
+                    "zero3_init_flag: true is not supported: each stage loads the whole model on every "
+                    "rank and ZeRO-3 partitions it in prepare (and LoRA merges run on the main process "
+                    "alone); set it to false",
+                )
+            ]
+        )
+
+
 def _options(**kw: Any) -> Any:
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
@@ -84,7 +151,8 @@ def _options(**kw: Any) -> Any:
 def full_state(acc: Any, prepared: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every weight, full size, on CPU in the main process (empty elsewhere when sharded)."""
     if _is_deepspeed(acc):
-        return dict(acc.get_state_dict(prepared))
+        state = acc.get_state_dict(prepared)  # ZeRO-3: consolidated on the main process, None elsewhere
+        return dict(state) if state is not None else {}
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
     state = get_model_state_dict(prepared, options=_options(full_state_dict=True, cpu_offload=True))
