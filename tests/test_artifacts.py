@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -441,15 +442,10 @@ def test_provenance_fields_and_privacy() -> None:
 
     info = provenance()
     assert info["python"] == platform.python_version()
-    assert set(info["packages"]) == {
-        "valuesfirst",
-        "torch",
-        "transformers",
-        "tokenizers",
-        "numpy",
-        "pydantic",
-    }
-    assert info["packages"]["valuesfirst"] is not None
+    # Everything that decides training numerics, at the installed version; deepspeed is optional (null).
+    for name in ("valuesfirst", "torch", "transformers", "tokenizers", "accelerate", "peft", "safetensors"):
+        assert info["packages"][name] == metadata.version(name), name
+    assert "deepspeed" in info["packages"]
     assert set(info["git"]) == {"commit", "dirty"}
     assert info["timestamp"].endswith("Z")
     assert socket.gethostname() not in json.dumps(info)

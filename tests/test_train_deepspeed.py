@@ -10,8 +10,6 @@ shipped cpu_ddp.yaml, on the same rows in the same order.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
@@ -20,27 +18,11 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from distributed_helpers import launch, summary, tiny_root, train_until, two_stage_config, write_yaml
 
 pytest.importorskip("deepspeed")  # scripts/setup.sh installs it; without it see test_train_fsdp.py
 
 PORTS = iter(range(29711, 29790))
-
-
-class Stop(Exception):
-    pass
-
-
-def _main(config_path: str, stop_at: str) -> None:
-    """What `accelerate launch` runs in each process: the train command, optionally killed at a log line."""
-    from valuesfirst.train.run import run_training
-    from valuesfirst.train.train_config import TrainConfig
-
-    def log(line: str) -> None:
-        if stop_at and line.startswith(stop_at):
-            raise Stop(line)  # rank 0 only logs; the launcher then ends the other rank
-
-    cfg = TrainConfig.model_validate(yaml.safe_load(Path(config_path).read_text()))
-    run_training(cfg, log=log)
 
 
 def _shipped(name: str) -> dict[str, Any]:
@@ -51,25 +33,13 @@ def _shipped(name: str) -> dict[str, Any]:
 def _accelerate_config(tmp: Path, name: str) -> Path:
     config = _shipped(name)
     config.update(num_processes=2, mixed_precision="no", main_process_port=next(PORTS))
-    path = tmp / f"accelerate-{name}-{config['main_process_port']}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_yaml(tmp / f"accelerate-{name}-{config['main_process_port']}.yaml", config)
 
 
 def _launch(tmp: Path, backend: str, config: dict[str, Any], stop_at: str = "") -> int:
-    path = tmp / f"{Path(config['output_dir']).name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
-    cmd = [*launcher, "--config_file", str(_accelerate_config(tmp, backend)), __file__, str(path), stop_at]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
-    if not stop_at:
-        assert done.returncode == 0, done.stderr[-4000:]
-    return done.returncode
-
-
-def _summary(out: Path, stage: str) -> dict[str, Any]:
-    return dict(json.loads((out / stage / "summary.json").read_text()))
+    path = write_yaml(tmp / f"{Path(config['output_dir']).name}.yaml", config)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    return launch([*launcher, str(_accelerate_config(tmp, backend)), __file__, str(path), stop_at], stop_at)
 
 
 def _ranks(out: Path) -> list[dict[str, Any]]:
@@ -78,30 +48,7 @@ def _ranks(out: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from valuesfirst.train.tiny import make_tiny_model_folder, toy_sentences, write_toy_data
-
-    tmp = tmp_path_factory.mktemp("deepspeed")
-    write_toy_data(tmp / "data", 60, 40)
-    make_tiny_model_folder(tmp / "model", toy_sentences(100))
-    return tmp
-
-
-def _config(root: Path, out: str, finetune: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": {"path": str(root / "model")},
-        "data": {"msm": [str(root / "data" / "msm.jsonl")], "aft": [str(root / "data" / "aft.jsonl")]},
-        "finetune": finetune,
-        "lora": {"r": 8, "alpha": 16},
-        "seq_len": 96,
-        "batch_size": 2,
-        "grad_accum": 2,
-        "recipe": {"lr": 3e-3, "max_steps": 6, "epochs": 50},
-        "output_dir": str(root / out),
-        "log_every": 1,
-        "report_to": "none",
-        "threads": 1,
-        **extra,
-    }
+    return tiny_root(tmp_path_factory, "deepspeed")
 
 
 _DDP: dict[str, Path] = {}
@@ -111,7 +58,7 @@ def _ddp_reference(root: Path, finetune: str) -> Path:
     """2-process DDP through the shipped cpu_ddp.yaml (once per finetune mode)."""
     if finetune not in _DDP:
         out = root / f"ddp-{finetune}"
-        _launch(root, "cpu_ddp", _config(root, out.name, finetune))
+        _launch(root, "cpu_ddp", two_stage_config(root, out.name, finetune))
         ranks = _ranks(out)
         # Two processes really trained (accelerate launches a MULTI_CPU config as one) and agree.
         assert [r["rank"] for r in ranks] == [0, 1]
@@ -137,27 +84,27 @@ def test_deepspeed_trains_saves_and_matches_ddp(root: Path, zero: int, finetune:
 
     ddp = _ddp_reference(root, finetune)
     ds = root / f"zero{zero}-{finetune}"
-    _launch(root, f"deepspeed_zero{zero}", _config(root, ds.name, finetune))
+    _launch(root, f"deepspeed_zero{zero}", two_stage_config(root, ds.name, finetune))
     ranks = _ranks(ds)
     # Sharded path: both ranks trained, the full weights were gathered to rank 0 only.
     assert [r["rank"] for r in ranks] == [0, 1]
     assert ranks[0]["final_digest"] is not None and ranks[1]["final_digest"] is None
     assert ranks[0]["rows_seen"] == _ranks(ddp)[0]["rows_seen"]  # the same rows in the same order
     for stage in ("0-msm", "1-aft"):
-        a, b = _summary(ds, stage), _summary(ddp, stage)
+        a, b = summary(ds, stage), summary(ddp, stage)
         # Measured 2026-11-23: ZeRO-2/3 and DDP final losses equal to 1e-9 over 12 steps. 1e-3 leaves room
         # for other CPUs while a lost shard or a wrong gradient scale (DeepSpeed divides by its own
         # gradient_accumulation_steps) moves the loss by >1e-2.
         assert abs(a["loss_final"] - b["loss_final"]) < 1e-3, (stage, a["loss_final"], b["loss_final"])
         assert a["loss_final"] < a["loss_first"]
-    assert _summary(ds, "0-msm")["start_digest"] == _summary(ddp, "0-msm")["start_digest"]
+    assert summary(ds, "0-msm")["start_digest"] == summary(ddp, "0-msm")["start_digest"]
     ids = torch.tensor([[5, 17, 42, 9, 88, 3]])
     logits = _logits(ds / "1-aft" / "model", ids)
     assert float((logits - _logits(ddp / "1-aft" / "model", ids)).abs().max()) < 1e-3
     if finetune == "full":
         merged = AutoModelForCausalLM.from_pretrained(ds / "1-aft" / "model")
         params = dict(merged.named_parameters())
-        assert state_digest(params) == _summary(ds, "1-aft")["end_digest"]  # rank 0 gathered, bit for bit
+        assert state_digest(params) == summary(ds, "1-aft")["end_digest"]  # rank 0 gathered, bit for bit
     else:
         base = AutoModelForCausalLM.from_pretrained(root / "model").eval()
         with_adapter = PeftModel.from_pretrained(base, str(ds / "1-aft" / "adapter")).eval()
@@ -171,8 +118,8 @@ def test_deepspeed_killed_run_resumes_exactly(root: Path, zero: int, finetune: s
     name = f"deepspeed_zero{zero}"
     whole = root / f"whole-zero{zero}-{finetune}"
     if not (whole / "1-aft" / "summary.json").exists():
-        _launch(root, name, _config(root, whole.name, finetune, checkpoint_every=2))
-    killed = _config(root, f"killed-zero{zero}-{finetune}", finetune, checkpoint_every=2)
+        _launch(root, name, two_stage_config(root, whole.name, finetune, checkpoint_every=2))
+    killed = two_stage_config(root, f"killed-zero{zero}-{finetune}", finetune, checkpoint_every=2)
     assert _launch(root, name, killed, stop_at="[1:aft] step 5/") != 0
     out = Path(killed["output_dir"])
     assert not (out / "1-aft" / "summary.json").exists()
@@ -180,9 +127,9 @@ def test_deepspeed_killed_run_resumes_exactly(root: Path, zero: int, finetune: s
     assert (out / "checkpoints" / "stage1-step00000004" / "accelerate" / "latest").is_file()
     _launch(root, name, killed)
     for stage in ("0-msm", "1-aft"):
-        a, b = _summary(whole, stage), _summary(out, stage)
+        a, b = summary(whole, stage), summary(out, stage)
         assert abs(a["loss_final"] - b["loss_final"]) < 1e-4, (stage, a["loss_final"], b["loss_final"])
-    assert _summary(whole, "1-aft")["end_digest"] == _summary(out, "1-aft")["end_digest"]
+    assert summary(whole, "1-aft")["end_digest"] == summary(out, "1-aft")["end_digest"]
 
 
 def test_zero3_init_flag_is_refused_before_loading(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,7 +140,7 @@ def test_zero3_init_flag_is_refused_before_loading(root: Path, monkeypatch: pyte
     from valuesfirst.train.run import run_training
     from valuesfirst.train.train_config import TrainConfig
 
-    cfg = TrainConfig.model_validate(_config(root, "refused-zero3", "lora"))
+    cfg = TrainConfig.model_validate(two_stage_config(root, "refused-zero3", "lora"))
     env = {
         "ACCELERATE_USE_DEEPSPEED": "true",
         "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3",
@@ -218,4 +165,4 @@ def test_zero3_init_flag_is_refused_before_loading(root: Path, monkeypatch: pyte
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")
+    train_until(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")

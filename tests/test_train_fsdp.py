@@ -10,15 +10,13 @@ sharded DTensor weights, clipping, gathering, checkpoints, resume, saving) is ac
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
+from distributed_helpers import launch, summary, tiny_root, train_until, two_stage_config, write_yaml
 
 PORTS = iter(range(29641, 29700))
 
@@ -49,67 +47,21 @@ def _force_fsdp2_on_cpu() -> None:
     accelerate.Accelerator.__init__ = init
 
 
-class Stop(Exception):
-    pass
-
-
 def _main(config_path: str, mode: str, stop_at: str) -> None:
-    from valuesfirst.train.run import run_training
-    from valuesfirst.train.train_config import TrainConfig
-
     if mode == "fsdp":
         _force_fsdp2_on_cpu()
-
-    def log(line: str) -> None:
-        if stop_at and line.startswith(stop_at):
-            raise Stop(line)  # rank 0 only logs; torchrun then ends the other rank
-
-    cfg = TrainConfig.model_validate(yaml.safe_load(Path(config_path).read_text()))
-    run_training(cfg, log=log)
+    train_until(config_path, stop_at)
 
 
 def _launch(tmp: Path, name: str, config: dict[str, Any], mode: str, stop_at: str = "") -> int:
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_yaml(tmp / f"{name}.yaml", config)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_port", str(next(PORTS)), __file__, str(path), mode, stop_at]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
-    if not stop_at:
-        assert done.returncode == 0, done.stderr[-4000:]
-    return done.returncode
-
-
-def _summary(out: Path, stage: str) -> dict[str, Any]:
-    return dict(json.loads((out / stage / "summary.json").read_text()))
+    return launch([*cmd, "--master_port", str(next(PORTS)), __file__, str(path), mode, stop_at], stop_at)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from valuesfirst.train.tiny import make_tiny_model_folder, toy_sentences, write_toy_data
-
-    tmp = tmp_path_factory.mktemp("fsdp")
-    write_toy_data(tmp / "data", 60, 40)
-    make_tiny_model_folder(tmp / "model", toy_sentences(100))
-    return tmp
-
-
-def _config(root: Path, out: str, finetune: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": {"path": str(root / "model")},
-        "data": {"msm": [str(root / "data" / "msm.jsonl")], "aft": [str(root / "data" / "aft.jsonl")]},
-        "finetune": finetune,
-        "lora": {"r": 8, "alpha": 16},
-        "seq_len": 96,
-        "batch_size": 2,
-        "grad_accum": 2,
-        "recipe": {"lr": 3e-3, "max_steps": 6, "epochs": 50},
-        "output_dir": str(root / out),
-        "log_every": 1,
-        "report_to": "none",
-        "threads": 1,
-        **extra,
-    }
+    return tiny_root(tmp_path_factory, "fsdp")
 
 
 @pytest.mark.slow  # 4 torchrun launches of 2 processes each: ~45 s per case on 2 loaded cores
@@ -121,9 +73,9 @@ def test_fsdp_resumes_saves_and_matches_ddp(root: Path, finetune: str) -> None:
     from valuesfirst.train.lora import state_digest
 
     fsdp, ddp = root / f"fsdp-{finetune}", root / f"ddp-{finetune}"
-    _launch(root, f"fsdp-{finetune}", _config(root, fsdp.name, finetune), "fsdp")
-    _launch(root, f"ddp-{finetune}", _config(root, ddp.name, finetune), "ddp")
-    killed = _config(root, f"killed-{finetune}", finetune, checkpoint_every=2)
+    _launch(root, f"fsdp-{finetune}", two_stage_config(root, fsdp.name, finetune), "fsdp")
+    _launch(root, f"ddp-{finetune}", two_stage_config(root, ddp.name, finetune), "ddp")
+    killed = two_stage_config(root, f"killed-{finetune}", finetune, checkpoint_every=2)
     assert _launch(root, f"killed-{finetune}", killed, "fsdp", stop_at="[1:aft] step 5/") != 0
     assert not (root / killed["output_dir"] / "1-aft" / "summary.json").exists()
     _launch(root, f"killed-{finetune}", killed, "fsdp")
@@ -134,7 +86,7 @@ def test_fsdp_resumes_saves_and_matches_ddp(root: Path, finetune: str) -> None:
     assert fsdp_ranks[0] is not None and fsdp_ranks[1] is None
     assert ddp_ranks[0] == ddp_ranks[1] is not None
     for stage in ("0-msm", "1-aft"):
-        a, b, c = _summary(fsdp, stage), _summary(resumed, stage), _summary(ddp, stage)
+        a, b, c = summary(fsdp, stage), summary(resumed, stage), summary(ddp, stage)
         # (b) exact resume: a checkpoint of gathered shards, loaded back into shards.
         assert abs(a["loss_final"] - b["loss_final"]) < 1e-4, (stage, a["loss_final"], b["loss_final"])
         # (c) FSDP vs DDP on the same rows differ only in the order of float32 sums (reduce-scatter vs
@@ -142,7 +94,7 @@ def test_fsdp_resumes_saves_and_matches_ddp(root: Path, finetune: str) -> None:
         # 7.2e-6 after 12 steps (full FT; LoRA identical). 1e-3 leaves room for other CPUs and
         # thread counts while a real fault (a lost shard, a wrong gradient scale) moves the loss by >1e-2.
         assert abs(a["loss_final"] - c["loss_final"]) < 1e-3, (stage, a["loss_final"], c["loss_final"])
-    assert _summary(fsdp, "0-msm")["start_digest"] == _summary(ddp, "0-msm")["start_digest"]
+    assert summary(fsdp, "0-msm")["start_digest"] == summary(ddp, "0-msm")["start_digest"]
     # (a) the saved model loads in one process, and is what the gathered state dict said.
     model_dir = fsdp / "1-aft" / "model"
     merged = AutoModelForCausalLM.from_pretrained(model_dir).eval()
@@ -153,7 +105,7 @@ def test_fsdp_resumes_saves_and_matches_ddp(root: Path, finetune: str) -> None:
         assert float((logits - reference(ids).logits).abs().max()) < 1e-3
         if finetune == "full":
             params = dict(merged.named_parameters())
-            assert state_digest(params) == _summary(fsdp, "1-aft")["end_digest"]  # bit for bit
+            assert state_digest(params) == summary(fsdp, "1-aft")["end_digest"]  # bit for bit
         else:
             base = AutoModelForCausalLM.from_pretrained(root / "model").eval()
             with_adapter = PeftModel.from_pretrained(base, str(fsdp / "1-aft" / "adapter")).eval()
@@ -163,7 +115,7 @@ def test_fsdp_resumes_saves_and_matches_ddp(root: Path, finetune: str) -> None:
 def _tiny_cfg(root: Path) -> Any:
     from valuesfirst.train.train_config import TrainConfig
 
-    return TrainConfig.model_validate(_config(root, "refused", "lora"))
+    return TrainConfig.model_validate(two_stage_config(root, "refused", "lora"))
 
 
 def test_deepspeed_config_without_deepspeed_fails_before_training(

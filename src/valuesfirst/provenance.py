@@ -23,8 +23,20 @@ from typing import Any
 
 __all__ = ["PACKAGES", "REDACTED", "is_secret_key", "package_version", "provenance", "redact", "utc_now"]
 
-# Distributions whose versions decide numerical results; missing ones are recorded as null.
-PACKAGES: tuple[str, ...] = ("valuesfirst", "torch", "transformers", "tokenizers", "numpy", "pydantic")
+# Distributions whose versions decide numerical results (training goes through accelerate, PEFT and, when
+# configured, DeepSpeed); missing ones are recorded as null.
+PACKAGES: tuple[str, ...] = (
+    "valuesfirst",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "pydantic",
+    "accelerate",
+    "peft",
+    "safetensors",
+    "deepspeed",
+)
 
 REDACTED = "***"
 

@@ -1,0 +1,164 @@
+"""Plain-text pieces both renderers share: table rows, number formatting and the summary paragraph.
+
+Everything here returns unescaped text; the Markdown and HTML renderers escape it for their format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from valuesfirst.report.results import _is_number, condition_order
+
+_VERDICT_MARK = {True: "✅", False: "❌", None: "—"}
+_VERDICT_WORD = {True: "holds", False: "fails", None: "not testable"}
+
+
+def _seed_items(per_seed: Mapping[Any, float]) -> list[tuple[str, float]]:
+    """Per-seed rates sorted by seed number (keys may be ints or their JSON strings)."""
+
+    def key(item: tuple[Any, float]) -> tuple[int, Any]:
+        try:
+            return (0, int(item[0]))
+        except (TypeError, ValueError):
+            return (1, str(item[0]))
+
+    return [(str(s), float(r)) for s, r in sorted(per_seed.items(), key=key)]
+
+
+def _control_names(results: Mapping[str, Any]) -> list[str]:
+    names: list[str] = []
+    for name in condition_order(results):
+        for control in results["conditions"][name].get("controls") or {}:
+            if control not in names:
+                names.append(control)
+    return names
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if _is_number(x) else "—"
+
+
+def _fmt_duration(seconds: Any) -> str:
+    if not _is_number(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def _label(results: Mapping[str, Any], name: str) -> str:
+    return str(results["conditions"][name].get("label") or name)
+
+
+def _condition_rows(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the condition table, as plain text (callers escape for their format)."""
+    controls = _control_names(results)
+    header = [
+        "condition",
+        "rate",
+        "±SEM (seeds)",
+        "95% CI (pairs)",
+        "soft",
+        *controls,
+        "per-seed rates",
+        "seeds",
+        "pairs",
+    ]
+    rows = []
+    for name in condition_order(results):
+        c = results["conditions"][name]
+        lo, hi = c["ci"]
+        label = _label(results, name)
+        rows.append(
+            [
+                label if label == name else f"{label} ({name})",
+                _f(c["rate"]),
+                "±" + _f(c.get("sem")) if c.get("sem") is not None else "—",
+                f"[{_f(lo)}, {_f(hi)}]",
+                _f(c.get("soft")),
+                *[_f((c.get("controls") or {}).get(k)) for k in controls],
+                ", ".join(f"{s}: {_f(r)}" for s, r in _seed_items(c["per_seed"])),
+                str(c["n_seeds"]),
+                str(c["n_pairs"]),
+            ]
+        )
+    return header, rows
+
+
+def _gate_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, gate in (results.get("gates") or {}).items():
+        passed = gate.get("passed")
+        mark = "✅ passed" if passed is True else "❌ FAILED" if passed is False else "— unknown"
+        rows.append([str(name), _f(gate.get("value")), str(gate.get("threshold", "—")), mark])
+    return rows
+
+
+def _stage_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for stage in results.get("stages") or []:
+        key = str(stage.get("key", ""))
+        rows.append(
+            [
+                str(stage.get("kind", "")),
+                str(stage.get("label", "")),
+                key[:12],
+                "reused" if stage.get("reused") else "ran",
+                _fmt_duration(stage.get("duration_s")),
+            ]
+        )
+    return rows
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]], depth: int = 0) -> None:
+    """Flatten provenance into ``dotted.key: value`` lines (two levels deep, lists joined)."""
+    if isinstance(value, Mapping) and depth < 2:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        out.append((prefix, ", ".join(str(v) for v in value)))
+    elif isinstance(value, Mapping):
+        out.append((prefix, json.dumps(value, sort_keys=True, default=str)))
+    else:
+        out.append((prefix, str(value)))
+
+
+def _provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    _flatten("", results.get("provenance") or {}, out)
+    return out
+
+
+def summary_text(results: Mapping[str, Any]) -> str:
+    """One plain-text paragraph: what was measured, how many claims hold, how big the run was."""
+    parts: list[str] = []
+    if results.get("description"):
+        parts.append(str(results["description"]).strip())
+    if results.get("metric"):
+        parts.append(f"Metric: {results['metric']}.")
+    claims = results.get("claims") or []
+    if claims:
+        n_hold = sum(1 for c in claims if c.get("holds") is True)
+        n_fail = sum(1 for c in claims if c.get("holds") is False)
+        n_na = len(claims) - n_hold - n_fail
+        parts.append(f"{n_hold} of {len(claims)} claims hold, {n_fail} fail, {n_na} not testable.")
+    else:
+        parts.append("No claims were declared.")
+    conds = [results["conditions"][n] for n in condition_order(results)]
+    seeds = sorted({int(c["n_seeds"]) for c in conds})
+    pairs = sorted({int(c["n_pairs"]) for c in conds})
+    seeds_txt = "/".join(str(s) for s in seeds)
+    pairs_txt = "/".join(str(p) for p in pairs)
+    parts.append(f"{len(conds)} conditions, {seeds_txt} seeds and {pairs_txt} evaluation pairs each.")
+    if _is_number(results.get("duration_s")):
+        parts.append(f"The run took {_fmt_duration(results['duration_s'])}.")
+    failed = [name for name, g in (results.get("gates") or {}).items() if g.get("passed") is not True]
+    if failed:
+        # A failed pre-training gate means the model may lack the mechanism the experiment probes;
+        # say so up front rather than let the claims be read at face value.
+        parts.append(f"WARNING: gate(s) not passed: {', '.join(failed)}; interpret the results with care.")
+    return " ".join(parts)
