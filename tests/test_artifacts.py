@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from valuesfirst import artifacts
 from valuesfirst.artifacts import (
     MANIFEST,
     StageSpec,
@@ -27,6 +26,10 @@ from valuesfirst.artifacts import (
     stage_key,
     verify_stage,
 )
+
+# Submodules, for monkeypatching a name where it is looked up (aliased: tests name their StageStore `store`).
+from valuesfirst.artifacts import keys as artifact_keys
+from valuesfirst.artifacts import store as artifact_store
 from valuesfirst.errors import InputError
 from valuesfirst.provenance import is_secret_key, provenance, redact
 
@@ -81,7 +84,7 @@ def test_key_changes_with_kind_config_seed_and_format(monkeypatch: pytest.Monkey
     keys = {stage_key(base)} | {stage_key(v) for v in variants}
     assert len(keys) == len(variants) + 1
     old = stage_key(base)
-    monkeypatch.setattr(artifacts, "STAGE_FORMAT_VERSION", artifacts.STAGE_FORMAT_VERSION + 1)
+    monkeypatch.setattr(artifact_keys, "STAGE_FORMAT_VERSION", artifact_keys.STAGE_FORMAT_VERSION + 1)
     assert stage_key(base) != old
 
 
@@ -249,7 +252,7 @@ def test_enospc_while_writing_manifest_leaves_nothing(
     def full_disk(path: Path, obj: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(artifacts, "write_json", full_disk)
+    monkeypatch.setattr(artifact_store, "write_json", full_disk)
     with pytest.raises(OSError) as info:
         store.run(spec, _writer())
     assert info.value.errno == errno.ENOSPC
@@ -351,7 +354,7 @@ def test_sigkill_mid_build_then_rerun_builds_and_cleans(tmp_path: Path) -> None:
 def test_temp_folder_of_live_process_is_not_cleaned(tmp_path: Path) -> None:
     store = StageStore(tmp_path)
     store.stages_dir.mkdir(parents=True)
-    host = artifacts._host_tag()
+    host = artifact_store._host_tag()
     live = store.stages_dir / f".tmp-msm-0123456789abcdef-{host}-{os.getppid()}-abcd1234"
     other_host = store.stages_dir / f".tmp-msm-0123456789abcdef-00000000-{2**22 + 7}-abcd1234"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
