@@ -121,7 +121,7 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """The embedded experiment: values-first generalization, offline on a CPU (~15 min; --quick ~1 min)."""
+    """The embedded experiment: values-first generalization, offline (15-30 min on 2 cores; --quick 1 min)."""
     results = _run_experiment(demo_config_path(), out, quick, require_claim)
     for cid in require_claim or []:
         match = [c for c in results["claims"] if c["id"] == cid]
