@@ -20,17 +20,14 @@ from transformers import (
 from valuesfirst.train import collate as collate_module
 from valuesfirst.train.collate import (
     IGNORE_INDEX,
-    Example,
     assert_packing_isolated,
     collate,
-    encode_chat,
-    encode_document,
-    encode_documents,
     loss_from_logits,
     model_inputs,
     pack,
     packing_efficiency,
 )
+from valuesfirst.train.encode import Example, encode_chat, encode_document, encode_documents
 from valuesfirst.train.tokenizer import EOT, train_word_tokenizer
 
 WORDS = [

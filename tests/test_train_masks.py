@@ -9,8 +9,9 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.train.chat import CHATML_TEMPLATE, finalize_for_chat, setup_chat_template
-from valuesfirst.train.collate import collate, encode_chat, encode_documents, model_inputs
+from valuesfirst.train.collate import collate, model_inputs
 from valuesfirst.train.data import stage_rows, strip_cot
+from valuesfirst.train.encode import encode_chat, encode_documents
 from valuesfirst.train.model import TinyModelConfig, build_tiny_model
 from valuesfirst.train.tiny import bpe_tokenizer, toy_sentences
 
@@ -132,8 +133,8 @@ def test_packed_documents_do_not_attend_across_boundaries(arch: str) -> None:
 
 
 def test_best_fit_packing_keeps_every_token_and_fills_rows() -> None:
-    from valuesfirst.train.collate import Example
     from valuesfirst.train.data import best_fit_rows
+    from valuesfirst.train.encode import Example
 
     lengths = [7, 3, 5, 5, 2, 9, 1, 4, 12, 6]
     examples = [

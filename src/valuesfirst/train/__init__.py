@@ -2,7 +2,8 @@
 
 Modules:
     tokenizer     the embedded world's word-level tokenizer, its chat template, and end-of-turn lookup
-    collate       documents and chats to token examples, packing into rows, batches, and the summed loss
+    encode        documents and chats to token examples with their loss masks (assistant-only for chats)
+    collate       examples packed into rows, padded batches, the summed loss, the packing-isolation check
     loop          the one optimisation loop (demo and real models; accelerate for DDP/FSDP/DeepSpeed)
     model         tiny Llama/Qwen3 models from config; safetensors save/load
     pretrain, stage_train, mixture   the embedded demo's pre-training and stages

@@ -1,7 +1,7 @@
 """Chat templates for real models: ChatML with generation markers for base models that have none.
 
 Assistant-only loss needs to know which tokens are the assistant's. A template with `{% generation %}`
-markers says so directly; collate.encode_chat falls back to prefix rendering for templates without them.
+markers says so directly; encode.encode_chat falls back to prefix rendering for templates without them.
 Base models often ship no template at all; they get CHATML_TEMPLATE, whose markers enclose the assistant
 content *and* its closing <|im_end|>, so the model learns to end its turn.
 """

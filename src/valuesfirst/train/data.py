@@ -18,7 +18,8 @@ from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.errors import InputError, Problem
 from valuesfirst.jsonl import iter_jsonl_numbered
-from valuesfirst.train.collate import Example, PackedRow, encode_chat, encode_documents, pack
+from valuesfirst.train.collate import PackedRow, pack
+from valuesfirst.train.encode import Example, encode_chat, encode_documents
 from valuesfirst.train.tokenizer import check_messages
 from valuesfirst.train.train_config import DataConfig, StageKind
 

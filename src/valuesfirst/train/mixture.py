@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.errors import InputError, Problem
-from valuesfirst.train.collate import Example, PackedRow, encode_chat, encode_documents, pack
+from valuesfirst.train.collate import PackedRow, pack
+from valuesfirst.train.encode import Example, encode_chat, encode_documents
 
 
 def encode_rows(tokenizer: PreTrainedTokenizerBase, rows: Sequence[Mapping], source: str) -> list[Example]:

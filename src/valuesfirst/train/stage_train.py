@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from valuesfirst.train.collate import Example, assert_packing_isolated, packing_efficiency
+from valuesfirst.train.collate import assert_packing_isolated, packing_efficiency
+from valuesfirst.train.encode import Example
 from valuesfirst.train.loop import OptimConfig, batches, lr_factor, make_optimizer, train_steps
 from valuesfirst.train.mixture import mixed_rows
 from valuesfirst.train.model import load_model, save_model
