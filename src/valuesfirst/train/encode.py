@@ -1,9 +1,9 @@
 """From text to examples: documents and chats tokenized, with the mask of tokens that are training targets.
 
 An :class:`Example` carries a ``loss_mask`` on the tokens themselves: 1 where a token is a target, predicted
-from the tokens before it. Documents (midtraining) end in EOS and every token is a target; chats (AFT) are
-targets only on assistant turns, end-of-turn token included. :mod:`valuesfirst.train.collate` packs examples
-into rows and batches.
+from the tokens before it. Documents (midtraining) end in EOS and every token after the first is a target;
+chats (AFT) have targets only on assistant turns, end-of-turn token included. :mod:`valuesfirst.train.collate`
+packs examples into rows and batches.
 """
 
 from __future__ import annotations
