@@ -13,9 +13,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model  # noqa: E402
 from valuesfirst.train.collate import loss_from_logits  # noqa: E402
 from valuesfirst.train.loop import OptimConfig, make_optimizer  # noqa: E402
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model  # noqa: E402
 from valuesfirst.train.tokenizer import train_word_tokenizer  # noqa: E402
 
 

@@ -78,8 +78,8 @@ def main() -> None:
 
     import torch
 
-    from valuesfirst.generate.dedup import greedy_dedup
-    from valuesfirst.generate.embed import MiniLMEmbedder
+    from valuesfirst.data.dedup import greedy_dedup
+    from valuesfirst.data.embed import MiniLMEmbedder
 
     start = time.perf_counter()
     embedder = MiniLMEmbedder()

@@ -30,7 +30,8 @@ from valuesfirst.evals.runner import GenerationConfig, generate  # noqa: E402
 from valuesfirst.evals.scoring import summarize  # noqa: E402
 from valuesfirst.llm.client import ClientConfig, LLMClient  # noqa: E402
 from valuesfirst.llm.local_hf import LocalHFBackend  # noqa: E402
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model, load_model, save_model  # noqa: E402
+from valuesfirst.models.load import load_model, save_model  # noqa: E402
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model  # noqa: E402
 from valuesfirst.train.tokenizer import train_word_tokenizer  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from valuesfirst.train.model import TinyModelConfig
+from valuesfirst.models.tiny import TinyModelConfig
 from valuesfirst.train.run import run_training
 from valuesfirst.train.schedule import BatchPlan
 from valuesfirst.train.tiny import make_tiny_model_folder, toy_sentences, write_toy_data

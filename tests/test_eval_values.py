@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from valuesfirst.cli import app
 from valuesfirst.evals import capability, values
-from valuesfirst.evals.forced_choice import prompt_text
 from valuesfirst.evals.logprob_cli import value_items
 from valuesfirst.evals.runner import GenerationConfig, generate
 from valuesfirst.evals.scoring import compare_conditions, summarize
@@ -22,7 +21,9 @@ from valuesfirst.jsonl import read_jsonl, write_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.scripted import ScriptedBackend
 from valuesfirst.llm.types import ChatRequest
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model, save_model
+from valuesfirst.models.load import save_model
+from valuesfirst.models.logprob import prompt_text
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
 from valuesfirst.train.tokenizer import train_word_tokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -92,7 +93,7 @@ def test_bad_source_and_items_name_line_and_field(tmp_path: Path) -> None:
 
 
 def test_local_logprob_scoring_detects_trained_preference(tiny: tuple[Path, Path]) -> None:
-    from valuesfirst.train.model import load_model
+    from valuesfirst.models.load import load_model
 
     base, trained = tiny
     rows = []

@@ -9,13 +9,13 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from valuesfirst.models.tokens import eot_token_id
 from valuesfirst.train.tokenizer import (
     EOS,
     EOT,
     PAD,
     TOY_CHAT_TEMPLATE,
     UNK,
-    eot_token_id,
     render_chat_text,
     train_word_tokenizer,
 )

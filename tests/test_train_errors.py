@@ -122,7 +122,7 @@ def test_mfu_peak_table_and_flops(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_, n=name: n)
         assert peak_flops(torch.device("cuda"), bf16=True) == peak
         assert peak_flops(torch.device("cuda"), bf16=False) is None
-    from valuesfirst.train.model import TinyModelConfig, build_tiny_model
+    from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
     from valuesfirst.train.tiny import bpe_tokenizer
 
     tok = bpe_tokenizer(toy_sentences(50), "llama")

@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
 from valuesfirst.train.chat import CHATML_TEMPLATE, finalize_for_chat, setup_chat_template
 from valuesfirst.train.collate import collate, model_inputs
 from valuesfirst.train.data import stage_rows, strip_cot
 from valuesfirst.train.encode import encode_chat, encode_documents
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model
 from valuesfirst.train.tiny import bpe_tokenizer, toy_sentences
 
 CHAT = [

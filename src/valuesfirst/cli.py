@@ -187,9 +187,9 @@ def spec_render(
 
 def _register_command_groups() -> None:
     # Issue-sized command groups live in valuesfirst.commands, one module each.
-    from valuesfirst.commands import evaluate, generate, quality, train
+    from valuesfirst.commands import data, evaluate, generate, train
 
-    for module in (generate, quality, train, evaluate):
+    for module in (generate, data, train, evaluate):
         module.register(app)
 
 

@@ -24,10 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from valuesfirst.artifacts import StageResult, StageSpec, StageStore
 from valuesfirst.evals.claims import evaluate_claims
-from valuesfirst.evals.forced_choice import pair_scores, set_rates
 from valuesfirst.evals.stats import summarize_condition
 from valuesfirst.experiment_config import LoadedExperiment
 from valuesfirst.jsonl import read_jsonl, write_json
+from valuesfirst.models.logprob import pair_scores, set_rates
 from valuesfirst.provenance import provenance
 from valuesfirst.report import write_report
 from valuesfirst.scheduler import Events, Job, run_jobs

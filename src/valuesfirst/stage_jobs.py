@@ -10,12 +10,12 @@ import functools
 from pathlib import Path
 
 from valuesfirst.artifacts import StageResult, StageSpec, StageStore
-from valuesfirst.evals.forced_choice import score_items, set_rates
 from valuesfirst.jsonl import read_jsonl, write_json, write_jsonl
+from valuesfirst.models.load import load_model
+from valuesfirst.models.logprob import score_items, set_rates
 from valuesfirst.scheduler import ProgressFn
 from valuesfirst.train.encode import Example
 from valuesfirst.train.mixture import encode_rows
-from valuesfirst.train.model import load_model
 from valuesfirst.train.stage_train import StageTrainConfig, run_train_stage
 from valuesfirst.world.build import sample_replay
 

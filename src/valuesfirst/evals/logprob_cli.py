@@ -45,7 +45,7 @@ def run_logprob_suite(
     suite: str, model: str | None, out: Path, items: Path | None, condition: str | None, seed: int | None,
     console: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    from valuesfirst.train.model import load_model
+    from valuesfirst.models.load import load_model
 
     path = local_path(model)
     net, tok = load_model(path)  # safetensors only, trust_remote_code off

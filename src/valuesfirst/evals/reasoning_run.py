@@ -40,7 +40,7 @@ async def analyse(
         write_jsonl(run_dir / "reasons.jsonl", extracted)
         texts = [r for row in extracted for r in (row["reasons"] or [])]
         if embedder is None:
-            from valuesfirst.generate.embed import default_embedder
+            from valuesfirst.data.embed import default_embedder
 
             embedder = default_embedder()
         clusters = reasoning.cluster_reasons(texts, embedder.encode(texts)) if texts else []

@@ -1,6 +1,6 @@
 """Value generalization: forced-choice pairs in held-out domains, both presentation orders.
 
-Eval items use the forced-choice format of :mod:`valuesfirst.evals.forced_choice` (``id``, ``set``,
+Eval items use the forced-choice format of :mod:`valuesfirst.models.logprob` (``id``, ``set``,
 ``pair_id``, ``domain``, ``messages``, ``options``, ``target``, ``response_prefix``), so the embedded
 world's probes and LLM-scale sets are scored by the same code. Two scoring paths, same items:
 
@@ -155,7 +155,7 @@ def score_local(
     seed: int | None = None,
 ) -> list[dict]:
     """Log-probability forced choice on a local model; one score row per item (presentation)."""
-    from valuesfirst.evals.forced_choice import score_items
+    from valuesfirst.models.logprob import score_items
 
     scored = score_items(model, tokenizer, items)
     rows = []

@@ -65,7 +65,7 @@ def make_dedup(threshold: float | None, embedder: Any) -> Callable[[list[str]], 
         return None
 
     def dedup(texts: list[str]) -> list[int]:
-        from valuesfirst.generate.dedup import near_duplicates
+        from valuesfirst.data.dedup import near_duplicates
 
         return near_duplicates(texts, threshold=threshold, embedder=embedder).keep
 

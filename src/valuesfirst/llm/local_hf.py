@@ -76,8 +76,8 @@ class LocalHFBackend:
 
     def _load(self) -> tuple[Any, Any, list[int]]:
         if self._loaded is None:
-            from valuesfirst.train.model import load_model
-            from valuesfirst.train.tokenizer import eot_token_id
+            from valuesfirst.models.load import load_model
+            from valuesfirst.models.tokens import eot_token_id
 
             loaded, tokenizer = load_model(self.path, trust_remote_code=self.trust_remote_code)
             model: Any = loaded  # transformers' typing of .to() rejects a device string

@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from valuesfirst.evals.forced_choice import score_items, set_rates
+from valuesfirst.models.load import count_parameters, save_model
+from valuesfirst.models.logprob import score_items, set_rates
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
 from valuesfirst.train.collate import assert_packing_isolated, pack, packing_efficiency
 from valuesfirst.train.encode import encode_documents
 from valuesfirst.train.loop import OptimConfig, TrainHistory, batches, lr_factor, make_optimizer, train_steps
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model, count_parameters, save_model
 from valuesfirst.train.tokenizer import train_word_tokenizer
 
 

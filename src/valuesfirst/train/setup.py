@@ -14,9 +14,9 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.errors import InputError, Problem
+from valuesfirst.models.tiny import build_tiny_model
 from valuesfirst.train.chat import setup_chat_template
 from valuesfirst.train.lora import load_adapter, resolve_targets, wrap_lora
-from valuesfirst.train.model import build_tiny_model
 from valuesfirst.train.train_config import TrainConfig
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

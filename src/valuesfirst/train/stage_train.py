@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from valuesfirst.models.load import load_model, save_model
 from valuesfirst.train.collate import assert_packing_isolated, packing_efficiency
 from valuesfirst.train.encode import Example
 from valuesfirst.train.loop import OptimConfig, batches, lr_factor, make_optimizer, train_steps
 from valuesfirst.train.mixture import mixed_rows
-from valuesfirst.train.model import load_model, save_model
 
 
 class StageTrainConfig(BaseModel):

@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from valuesfirst.jsonl import write_jsonl
-from valuesfirst.train.model import TinyModelConfig, build_tiny_model
+from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
 
 QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 LLAMA_SPECIALS = (

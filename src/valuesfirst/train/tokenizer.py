@@ -18,11 +18,12 @@ import jinja2.nodes
 import jinja2.parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
+
+from valuesfirst.models.tokens import EOT
 
 PAD = "<|pad|>"
 EOS = "<|endoftext|>"
-EOT = "<|eot|>"
 UNK = "<|unk|>"
 
 # Order fixes the ids: pad 0, eos 1, eot 2, unk 3.
@@ -157,22 +158,3 @@ def train_word_tokenizer(
     if wrapped.pad_token_id == wrapped.eos_token_id:  # a classic bug: masking pads would mask every EOS
         raise RuntimeError("pad and eos share an id")
     return wrapped
-
-
-# Checked in order: the toy's <|eot|>, ChatML (Qwen), Llama 3, Gemma.
-_END_OF_TURN_CANDIDATES: tuple[str, ...] = (EOT, "<|im_end|>", "<|eot_id|>", "<end_of_turn>")
-
-
-def eot_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """The token that closes a chat turn: <|eot|> (toy), <|im_end|>, <|eot_id|>, <end_of_turn>, else eos.
-
-    Raises ValueError when the tokenizer has none of these and no eos token.
-    """
-    vocab = tokenizer.get_vocab()
-    for token in _END_OF_TURN_CANDIDATES:
-        if token in vocab:
-            return int(vocab[token])
-    if tokenizer.eos_token_id is None:
-        candidates = ", ".join(_END_OF_TURN_CANDIDATES)
-        raise ValueError(f"tokenizer has no end-of-turn token ({candidates}) and no eos token")
-    return int(tokenizer.eos_token_id)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from valuesfirst.train.model import TinyModelConfig
+from valuesfirst.models.tiny import TinyModelConfig
 
 Ordering = Literal["values_first", "behaviour_first", "mixed", "aft_only", "msm_only"]
 StageKind = Literal["msm", "aft", "mixed"]

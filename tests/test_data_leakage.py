@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from valuesfirst.data.leakage import NgramIndex, check_leakage, ngram_hashes, normalize_words
 from valuesfirst.errors import InputError
-from valuesfirst.generate.leakage import NgramIndex, check_leakage, ngram_hashes, normalize_words
 
 CORPUS = [
     "The assistant explains why honesty matters even when a small lie would make the user happier today.",
@@ -71,7 +71,7 @@ def test_min_shared_and_too_short_items() -> None:
 
 
 def test_index_built_in_chunks_equals_index_built_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import valuesfirst.generate.leakage as leakage
+    import valuesfirst.data.leakage as leakage
 
     docs = [
         f"document {i} says the same long sentence about cheese caves and months {i % 5}" for i in range(60)

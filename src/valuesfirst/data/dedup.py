@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from valuesfirst.generate.embed import Embedder, embed_normalized
+from valuesfirst.data.embed import Embedder, embed_normalized
 
 __all__ = ["DedupResult", "greedy_dedup", "near_duplicates"]
 

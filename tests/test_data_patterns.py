@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from valuesfirst.generate.embed import HashingEmbedder
-from valuesfirst.generate.parsing import ParseFailure
-from valuesfirst.generate.patterns import (
+from valuesfirst.data.embed import HashingEmbedder
+from valuesfirst.data.patterns import (
     PatternsConfig,
     cluster_descriptions,
     find_patterns,
@@ -25,6 +24,7 @@ from valuesfirst.generate.patterns import (
     parse_verdict,
     render_markdown,
 )
+from valuesfirst.generate.parsing import ParseFailure
 from valuesfirst.llm.client import ClientConfig, LLMClient
 from valuesfirst.llm.scripted import ScriptedBackend
 from valuesfirst.llm.types import ChatRequest, ChatResponse
@@ -231,9 +231,9 @@ def test_cluster_single_and_empty_candidates() -> None:
 
 
 def test_cli_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import valuesfirst.commands.quality as quality
     from typer.testing import CliRunner
 
-    import valuesfirst.commands.quality as quality
     from valuesfirst.cli import app
 
     data = tmp_path / "samples.jsonl"

@@ -1,19 +1,14 @@
-"""Tiny causal LMs built from config (Llama- or Qwen3-style, via transformers), saved and loaded safely.
-
-Checkpoints are model folders that transformers loads as they are: config.json, model.safetensors and the
-tokenizer with its chat template. Loading never runs remote code unless the caller turns it on.
-"""
+"""Tiny causal LMs built from config (Llama- or Qwen3-style, via transformers): the embedded world's model
+and the random models tests train on."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     LlamaConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -67,27 +62,3 @@ def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, s
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, attn_implementation=cfg.attn_implementation)
     return model
-
-
-def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
-    """Write a model folder (safetensors weights, config, tokenizer with chat template)."""
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-
-
-def load_model(
-    path: Path | str, *, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a model folder (or hub id) as safetensors only; remote code stays off unless asked for."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError([Problem(str(path), None, None, "model path does not exist")])
-    tokenizer = AutoTokenizer.from_pretrained(p, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        p, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
-    )
-    return model, tokenizer
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -64,8 +64,8 @@ def dedup(
     dropped: Annotated[Path | None, typer.Option(help="dropped rows (default OUT.dropped.jsonl)")] = None,
 ) -> None:
     """Drop near-duplicates: a row goes when its cosine with an earlier KEPT row exceeds --threshold."""
-    from valuesfirst.generate.dedup import near_duplicates
-    from valuesfirst.generate.embed import EMBEDDERS, make_embedder
+    from valuesfirst.data.dedup import near_duplicates
+    from valuesfirst.data.embed import EMBEDDERS, make_embedder
 
     dropped = dropped or out.with_name(out.stem + ".dropped.jsonl")
     record_path = out.with_name(out.stem + ".dedup.json")
@@ -142,8 +142,8 @@ def patterns(
     api_key_env: Annotated[str | None, typer.Option(help="variable holding the judge's key")] = None,
 ) -> None:
     """Find superficial patterns that recur across samples and report those above the threshold."""
-    from valuesfirst.generate.embed import make_embedder
-    from valuesfirst.generate.patterns import PatternsConfig, find_patterns, render_markdown
+    from valuesfirst.data.embed import make_embedder
+    from valuesfirst.data.patterns import PatternsConfig, find_patterns, render_markdown
     from valuesfirst.llm.client import ClientConfig, LLMClient
     from valuesfirst.yamlio import load_model
 
@@ -227,7 +227,7 @@ def leakage(
     fail_on_leak: Annotated[bool, typer.Option(help="exit 1 when any item is flagged")] = False,
 ) -> None:
     """Flag eval items whose normalized word n-grams also occur in the training corpus."""
-    from valuesfirst.generate.leakage import NgramIndex, check_leakage
+    from valuesfirst.data.leakage import NgramIndex, check_leakage
 
     config = {
         "eval": str(eval_file),

@@ -11,9 +11,9 @@ import os
 import numpy as np
 import pytest
 
-from valuesfirst.generate.dedup import near_duplicates
-from valuesfirst.generate.embed import default_embedder
-from valuesfirst.generate.patterns import PatternsConfig, cluster_descriptions
+from valuesfirst.data.dedup import near_duplicates
+from valuesfirst.data.embed import default_embedder
+from valuesfirst.data.patterns import PatternsConfig, cluster_descriptions
 
 pytestmark = pytest.mark.slow
 

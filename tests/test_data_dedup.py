@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valuesfirst.generate.dedup import DedupResult, greedy_dedup, near_duplicates
-from valuesfirst.generate.embed import HashingEmbedder, embed_normalized
+from valuesfirst.data.dedup import DedupResult, greedy_dedup, near_duplicates
+from valuesfirst.data.embed import HashingEmbedder, embed_normalized
 
 
 class TableEmbedder:
