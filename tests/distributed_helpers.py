@@ -58,19 +58,17 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
 
 def two_stage_config(root: Path, out: str, finetune: str, **extra: Any) -> dict[str, Any]:
     """MSM then AFT, 6 optimizer steps each, on ``root``'s model and data."""
+    recipe = {
+        "finetune": finetune, "lora": {"r": 8, "alpha": 16}, "seq_len": 96, "batch_size": 2, "grad_accum": 2,
+        "lr": 3e-3, "max_steps": 6, "epochs": 50, "threads": 1,
+    }  # fmt: skip
     return {
         "model": {"path": str(root / "model")},
         "data": {"msm": [str(root / "data" / "msm.jsonl")], "aft": [str(root / "data" / "aft.jsonl")]},
-        "finetune": finetune,
-        "lora": {"r": 8, "alpha": 16},
-        "seq_len": 96,
-        "batch_size": 2,
-        "grad_accum": 2,
-        "recipe": {"lr": 3e-3, "max_steps": 6, "epochs": 50},
+        "recipe": recipe,
         "output_dir": str(root / out),
         "log_every": 1,
         "report_to": "none",
-        "threads": 1,
         **extra,
     }
 

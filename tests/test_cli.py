@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from valuesfirst.cli import app, demo_config_path
 from valuesfirst.errors import InputError
-from valuesfirst.experiment_config import load_experiment
+from valuesfirst.experiment.config import load_experiment
 
 SPECS_DIR = demo_config_path().parent.parent / "specs"
 BUNDLED_SPECS = sorted(SPECS_DIR.glob("*.yaml"))

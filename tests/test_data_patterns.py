@@ -231,9 +231,9 @@ def test_cluster_single_and_empty_candidates() -> None:
 
 
 def test_cli_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import valuesfirst.commands.quality as quality
     from typer.testing import CliRunner
 
+    import valuesfirst.commands.data as quality
     from valuesfirst.cli import app
 
     data = tmp_path / "samples.jsonl"

@@ -31,7 +31,7 @@ from typer.testing import CliRunner, Result
 
 from valuesfirst.artifacts import verify_stage
 from valuesfirst.cli import app, demo_config_path
-from valuesfirst.experiment_config import ExperimentConfig, load_experiment
+from valuesfirst.experiment.config import ExperimentConfig, load_experiment
 
 ENV = {"COLUMNS": "200"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -253,7 +253,8 @@ def expected_stage_count(cfg: ExperimentConfig) -> int:
         (tuple(c.steps[: i + 1]), s) for c in cfg.conditions for s in cfg.seeds for i in range(len(c.steps))
     }
     evals = {(tuple(c.steps), s) for c in cfg.conditions if c.steps for s in cfg.seeds}
-    data = 1 + 1 + len(cfg.specs) + 1 + 1  # world, pretrain, msm_data per spec, aft_data, eval_items
+    # world, pretrain, msm_data per spec, aft_data, replay, eval_items
+    data = 1 + 1 + len(cfg.specs) + 1 + 1 + 1
     return data + len(chains) + 1 + len(evals)  # + eval of the base model
 
 
@@ -305,14 +306,16 @@ def test_every_stage_manifest_is_complete_with_provenance(
                 assert fp in spec_hashes
         if m["kind"] in TRAIN_KINDS:
             assert m["seed"] in quick_cfg.seeds
-            expected = {**quick_cfg.stages[m["kind"]].model_dump(), "replay_docs": quick_cfg.data.replay_docs}
-            assert m["config"] == json.loads(json.dumps(expected)), folder.name  # the --quick settings
+            recipe = quick_cfg.stages[m["kind"]].model_dump(mode="json")
+            assert m["config"]["recipe"] == recipe, folder.name  # the --quick settings
+            assert "replay" in m["inputs"], folder.name
         if m["kind"] == "pretrain":
             assert m["seed"] == quick_cfg.pretrain.seed
             assert m["config"]["max_steps"] == quick_cfg.pretrain.max_steps
         assert m["files"], folder.name
         assert verify_stage(folder) == [], folder.name  # the files are the ones the manifest lists
-    assert kinds == {"world", "pretrain", "msm_data", "aft_data", "eval_items", "msm", "aft", "eval"}
+    data_kinds = {"world", "pretrain", "msm_data", "aft_data", "replay", "eval_items"}
+    assert kinds == data_kinds | {"msm", "aft", "eval"}
 
 
 # --- reuse ----------------------------------------------------------------------------------------------

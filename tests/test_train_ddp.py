@@ -21,13 +21,12 @@ def test_two_rank_ddp_ranks_agree(tmp_path: Path) -> None:
     config = {
         "model": {"path": str(model)},
         "data": {"msm": [str(paths["msm"])], "aft": [str(paths["aft"])]},
-        "seq_len": 96,
-        "batch_size": 2,
-        "grad_accum": 2,
-        "recipe": {"lr": 3e-3, "max_steps": 3, "epochs": 10},
+        "recipe": {
+            "lr": 3e-3, "max_steps": 3, "epochs": 10, "seq_len": 96, "batch_size": 2, "grad_accum": 2,
+            "threads": 1,
+        },
         "output_dir": str(tmp_path / "out"),
         "report_to": "none",
-        "threads": 1,
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     torchrun = [

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from valuesfirst.cli import app
 from valuesfirst.errors import InputError
-from valuesfirst.train import run as run_module
+from valuesfirst.train import stage as run_module
 from valuesfirst.train.metrics import peak_flops, train_flops_per_token
 from valuesfirst.train.run import run_training
 from valuesfirst.train.tiny import make_tiny_model_folder, toy_sentences, write_toy_data
@@ -42,8 +42,10 @@ def cfg(setup: dict[str, Path], **update: Any) -> TrainConfig:
         "model": {"path": str(setup["model"])},
         "output_dir": str(setup["root"] / "out"),
         "data": {"msm": [str(setup["msm"])], "aft": [str(setup["aft"])]},
-        "seq_len": 64,
+        "recipe": {"seq_len": 64, **update.pop("recipe", {})},
     }
+    if "lora" in update:
+        data["recipe"]["lora"] = update.pop("lora")
     data.update(update)
     return TrainConfig.model_validate(data)
 
@@ -92,10 +94,12 @@ def test_lora_on_a_module_the_model_lacks(setup: dict[str, Path]) -> None:
 
 def test_config_errors_name_field_and_line(tmp_path: Path, setup: dict[str, Path]) -> None:
     path = tmp_path / "train.yaml"
-    path.write_text(f"model:\n  path: {setup['model']}\nordering: values_first\nlora:\n  rank: 8\n")
+    path.write_text(
+        f"model:\n  path: {setup['model']}\nordering: values_first\nrecipe:\n  lora:\n    rank: 8\n"
+    )
     result = CliRunner().invoke(app, ["train", str(path)])
     assert result.exit_code == 2
-    assert "train.yaml:5" in result.output and "lora.rank" in result.output
+    assert "train.yaml:6" in result.output and "recipe.lora.rank" in result.output
     path.write_text(f"model:\n  path: {setup['model']}\nordering: values_first\n")
     result = CliRunner().invoke(app, ["train", str(path)])
     assert result.exit_code == 2 and "ordering 'values_first' needs data for ['aft', 'msm']" in result.output

@@ -25,10 +25,14 @@ def _config(root: Path, out: str, steps: int = STEPS) -> dict:
     return {
         "model": {"path": str(root / "model")},
         "data": {"msm": [str(root / "data" / "msm.jsonl")], "aft": [str(root / "data" / "aft.jsonl")]},
-        "seq_len": 96,
-        "batch_size": 4,
-        "grad_accum": 2,
-        "recipe": {"lr": 3e-3, "max_steps": steps, "epochs": 50},
+        "recipe": {
+            "lr": 3e-3,
+            "max_steps": steps,
+            "epochs": 50,
+            "seq_len": 96,
+            "batch_size": 4,
+            "grad_accum": 2,
+        },
         "output_dir": str(root / out),
         "checkpoint_every": 4,
         "log_every": 100,

@@ -33,15 +33,15 @@ def config(setup: dict[str, Path], out: str, **extra: Any) -> TrainConfig:
     base: dict[str, Any] = {
         "model": {"path": str(setup[extra.pop("arch", "qwen3")])},
         "data": {"msm": [str(setup["msm"])], "aft": [str(setup["aft"])]},
-        "seq_len": 96,
-        "batch_size": 4,
-        "grad_accum": 1,
-        "recipe": {"lr": 3e-3, "max_steps": 6, "epochs": 10},
+        "recipe": {"lr": 3e-3, "max_steps": 6, "epochs": 10, "seq_len": 96, "batch_size": 4, "grad_accum": 1},
         "output_dir": str(setup["root"] / out),
         "log_every": 2,
         "report_to": "none",
         "resume": False,
     }
+    for key in ("finetune", "lora"):
+        if key in extra:
+            extra.setdefault("recipe", {})[key] = extra.pop(key)
     for key, value in extra.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
     return TrainConfig.model_validate(base)

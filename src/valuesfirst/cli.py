@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 # Spinning OpenMP workers thrash when the cores are shared with any other process (3.5 s vs 0.4 s per
@@ -12,11 +11,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib import resources  # noqa: E402
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.syntax import Syntax  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from valuesfirst.commands import fail  # noqa: E402
@@ -44,24 +42,29 @@ def demo_config_path() -> Path:
 def _run_experiment(
     config: Path, out: Path | None, quick: bool, require_claims: list[str] | None = None
 ) -> dict:
-    from valuesfirst.experiment import Runner
-    from valuesfirst.experiment_config import load_experiment
+    from valuesfirst.experiment.config import load_experiment
+    from valuesfirst.experiment.preflight import preflight
+    from valuesfirst.experiment.runner import Runner
 
     try:
         exp = load_experiment(config, quick=quick)
+        known = [c.id for c in exp.config.claims]
+        unknown = [c for c in require_claims or [] if c not in known]
+        if unknown:  # checked before any work, not after a 15-minute run
+            err_console.print(f"[red]unknown claim id(s) {unknown}[/]; the config's claims: {known}")
+            raise typer.Exit(2)
+        notes = preflight(exp)  # every input error now, in seconds, not after pre-training
     except InputError as e:
         _fail(e)
         raise  # unreachable; keeps type checkers calm
-    known = [c.id for c in exp.config.claims]
-    unknown = [c for c in require_claims or [] if c not in known]
-    if unknown:  # checked before any work, not after a 15-minute run
-        err_console.print(f"[red]unknown claim id(s) {unknown}[/]; the config's claims: {known}")
-        raise typer.Exit(2)
     run_dir = out or Path("runs") / (exp.config.name + ("-quick" if quick else ""))
     console.rule(f"[bold]{exp.config.title}")
     console.print(f"config: {exp.path}{'  (--quick)' if quick else ''}\nrun dir: {run_dir.resolve()}")
-    console.print("resolved config:")
-    console.print(Syntax(json.dumps(exp.config.model_dump(mode="json"), indent=1), "json", word_wrap=True))
+    for line in experiment_summary(exp):
+        console.print(f"  {line}", markup=False, highlight=False)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"  (full resolved config: {run_dir / 'config.resolved.json'})", highlight=False)
     try:
         results = Runner(exp, run_dir, console).run()
     except InputError as e:
@@ -69,6 +72,25 @@ def _run_experiment(
         raise
     _print_results(results, run_dir)
     return results
+
+
+def experiment_summary(exp: Any) -> list[str]:
+    """The resolved config in a few lines: model, data, recipes, grid, evals."""
+    cfg = exp.config
+    d = cfg.data
+    lines = [
+        f"model: {cfg.model.path}"
+        + (" (pre-trained from scratch in the embedded world)" if cfg.is_world_model else ""),
+        f"specs: {', '.join(f'{k}={Path(v).name}' for k, v in exp.spec_paths.items())}",
+        f"data: msm {d.msm.source}, aft {d.aft.source}, replay {d.replay.source}",
+    ]
+    lines += [f"stage {k}: {r.summary()}" for k, r in cfg.stages.items()]
+    n_chains = len(cfg.conditions)
+    lines.append(f"grid: {n_chains} conditions x {len(cfg.seeds)} seeds {cfg.seeds}, {cfg.workers} worker(s)")
+    lines.append(
+        f"eval: {', '.join(cfg.eval.names())} (headline {cfg.eval.headline}); {len(cfg.claims)} claim(s)"
+    )
+    return lines
 
 
 def _print_results(results: dict, run_dir: Path) -> None:

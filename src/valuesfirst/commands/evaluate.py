@@ -133,7 +133,10 @@ def register(app: typer.Typer) -> None:
         from valuesfirst.evals.pipeline import generate_transcripts, score_transcripts
         from valuesfirst.evals.runner import GenerationConfig
         from valuesfirst.evals.suites import SuiteOptions, get_suite, suite_names
+        from valuesfirst.models.named import NAMED_MODELS
 
+        if model in NAMED_MODELS:  # a named shipped model runs on this machine
+            model = f"local:{model}"
         local = model is not None and (model.startswith("local:") or Path(model).is_dir())
         if suite == "capability" or (suite == "values" and local and not rescore):
             from valuesfirst.evals.logprob_cli import run_logprob_suite

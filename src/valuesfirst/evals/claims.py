@@ -56,6 +56,10 @@ class GapClaim(Gap):
     kind: Literal["gap"] = Field(description="Discriminator; always 'gap'.")
     id: str = Field(min_length=1, description="Stable identifier used in reports. Required.")
     title: str = Field(min_length=1, description="Human-readable statement of the claim. Required.")
+    metric: str | None = Field(
+        default=None,
+        description="Metric the claim tests, e.g. choice, agentic.harmful (default eval.primary).",
+    )
 
 
 class AllGapsClaim(_Strict):
@@ -64,6 +68,10 @@ class AllGapsClaim(_Strict):
     kind: Literal["all_gaps"] = Field(description="Discriminator; always 'all_gaps'.")
     id: str = Field(min_length=1, description="Stable identifier used in reports. Required.")
     title: str = Field(min_length=1, description="Human-readable statement of the claim. Required.")
+    metric: str | None = Field(
+        default=None,
+        description="Metric the claim tests, e.g. choice, agentic.harmful (default eval.primary).",
+    )
     gaps: list[Gap] = Field(min_length=1, description="The gaps that must all hold. Required, non-empty.")
 
 
@@ -78,6 +86,10 @@ class AttributionClaim(_Strict):
     kind: Literal["attribution"] = Field(description="Discriminator; always 'attribution'.")
     id: str = Field(min_length=1, description="Stable identifier used in reports. Required.")
     title: str = Field(min_length=1, description="Human-readable statement of the claim. Required.")
+    metric: str | None = Field(
+        default=None,
+        description="Metric the claim tests, e.g. choice, agentic.harmful (default eval.primary).",
+    )
     full: str = Field(description="Condition with the complete intervention. Required.")
     ablated: str = Field(description="Condition with the component removed. Required.")
     reference: str = Field(description="Baseline condition the effect is measured from. Required.")

@@ -31,7 +31,14 @@ def value_items(path: Path | None) -> list[dict[str, Any]]:
 def local_path(model: str | None) -> Path:
     if model is None:
         raise InputError.single("--model is required: a local model folder (or local:PATH)", field="model")
-    path = Path(model.removeprefix("local:"))
+    from valuesfirst.models.named import NAMED_MODELS
+
+    name = model.removeprefix("local:")
+    if name in NAMED_MODELS:
+        from valuesfirst.models.refs import resolve_model_ref
+
+        return Path(resolve_model_ref(name, field="model"))
+    path = Path(name)
     if not path.is_dir():
         raise InputError.single(
             "log-prob suites need a local model folder (served models: use a SCHEME:MODEL URI with the "

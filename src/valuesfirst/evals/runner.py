@@ -8,6 +8,7 @@ Suites that run a conversation turn by turn record it with :func:`multi_turn_tra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,10 @@ async def generate(
 ) -> list[Transcript]:
     """Sample every item ``gen.samples`` times; one transcript per sample, in item-then-sample order."""
     jobs = requests_for(items, gen, stage=f"eval:{eval_name}")
+    check = getattr(client.backend, "check_prompts", None)
+    if check is not None:  # a local model: every prompt must fit its context, said before generating
+        first = [(item, req) for item, k, req in jobs if k == 0]
+        await asyncio.to_thread(check, [req for _, req in first], [item.id for item, _ in first])
     responses = await client.complete_many([req for _, _, req in jobs])
     transcripts = []
     for (item, k, req), resp in zip(jobs, responses, strict=True):

@@ -155,8 +155,9 @@ def score_local(
     seed: int | None = None,
 ) -> list[dict]:
     """Log-probability forced choice on a local model; one score row per item (presentation)."""
-    from valuesfirst.models.logprob import score_items
+    from valuesfirst.models.logprob import check_items_fit, score_items
 
+    check_items_fit(model, tokenizer, list(items), "value")
     scored = score_items(model, tokenizer, items)
     rows = []
     for it, s in zip(items, scored, strict=True):

@@ -5,7 +5,13 @@ One model, one ``generate`` at a time: the lock keeps two requests from interlea
 so the event loop keeps serving other backends and the progress bar meanwhile. Loading happens on the first
 call, so building the backend (e.g. for ``--preview``) costs nothing but a path check.
 
-Weights load as safetensors only and remote code stays off unless the user turns it on.
+Weights load as safetensors only and remote code stays off unless the user turns it on. ``PATH`` may be a
+named shipped model (``local:smollm2-135m-instruct``), converted once into the user cache.
+
+A prompt longer than the model's context cannot be answered: :meth:`LocalHFBackend.check_prompts` says
+which before any generation starts, and a request that still gets here fails with that reason (counted,
+never answered with garbage). The completion budget is cut to what the context leaves, and an answer cut
+by it finishes with ``length``.
 """
 
 from __future__ import annotations
@@ -63,6 +69,12 @@ class LocalHFBackend:
     name = "local"
 
     def __init__(self, path: str | Path, *, trust_remote_code: bool = False, device: str = "cpu") -> None:
+        from valuesfirst.models.named import NAMED_MODELS
+
+        if str(path) in NAMED_MODELS:
+            from valuesfirst.models.refs import resolve_model_ref
+
+            path = resolve_model_ref(str(path), field="backend")
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise InputError.single(f"local model path {str(path)!r} does not exist", file=str(path))
@@ -73,6 +85,7 @@ class LocalHFBackend:
         self.device = device
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, list[int]] | None = None
+        self.context: int | None = None
 
     def _load(self) -> tuple[Any, Any, list[int]]:
         if self._loaded is None:
@@ -87,23 +100,50 @@ class LocalHFBackend:
             stops = {eot_token_id(tokenizer)}
             if tokenizer.eos_token_id is not None:
                 stops.add(int(tokenizer.eos_token_id))
+            from valuesfirst.models.context import context_length
+
+            self.context = context_length(model.config, tokenizer)
             self._loaded = (model, tokenizer, sorted(stops))
         return self._loaded
+
+    def _messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": request.system}] if request.system is not None else []
+        return messages + [{"role": m.role, "content": m.content} for m in request.messages]
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        _, tokenizer, _ = self._load()
+        messages = self._messages(request)
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+    def check_prompts(self, requests: list[ChatRequest], ids: list[str] | None = None) -> None:
+        """InputError naming every prompt that leaves no room for an answer in the model's context."""
+        from valuesfirst.models.context import check_lengths
+
+        with self._lock:
+            self._load()
+        lengths = [(ids[k] if ids else str(k), self.prompt_tokens(r) + 1) for k, r in enumerate(requests)]
+        check_lengths(lengths, self.context, f"{self.path.name}: prompt", field="model")
 
     def _generate(self, request: ChatRequest) -> ChatResponse:
         import torch
 
         with self._lock:
             model, tokenizer, stop_ids = self._load()
-            messages = [{"role": "system", "content": request.system}] if request.system is not None else []
-            messages += [{"role": m.role, "content": m.content} for m in request.messages]
             enc = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+                self._messages(request), add_generation_prompt=True, return_dict=True, return_tensors="pt"
             )
             input_ids = enc["input_ids"].to(self.device)
             p = request.params
+            n_prompt = int(input_ids.shape[1])
+            budget = p.max_tokens if self.context is None else min(p.max_tokens, self.context - n_prompt)
+            if budget < 1:
+                raise PermanentBackendError(
+                    f"prompt of {n_prompt} tokens leaves no room in {self.path.name}'s context of "
+                    f"{self.context} tokens"
+                )
             kwargs: dict[str, Any] = {
-                "max_new_tokens": p.max_tokens,
+                "max_new_tokens": budget,
                 "eos_token_id": stop_ids,
                 "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0],
             }
@@ -127,7 +167,7 @@ class LocalHFBackend:
         for s in p.stop:
             if s in text:
                 text, hit_stop = text[: text.index(s)], True
-        finish: FinishReason = "stop" if ended or hit_stop or len(new) < p.max_tokens else "length"
+        finish: FinishReason = "stop" if ended or hit_stop or len(new) < budget else "length"
         return ChatResponse(
             text=text,
             finish_reason=finish,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,9 +27,22 @@ def prompt_text(tokenizer: PreTrainedTokenizerBase, item: dict) -> str:
     return f"{text} {prefix}" if prefix else text
 
 
+def check_items_fit(model: Any, tokenizer: Any, items: list[dict[str, Any]], what: str) -> None:
+    """Every prompt plus its longest option must fit the model's context."""
+    from valuesfirst.models.context import check_lengths, context_length
+
+    limit = context_length(getattr(model, "config", None), tokenizer)
+    lengths = []
+    for it in items:
+        n = len(tokenizer(prompt_text(tokenizer, it), add_special_tokens=False)["input_ids"])
+        longest = max(len(tokenizer(f" {o}", add_special_tokens=False)["input_ids"]) for o in it["options"])
+        lengths.append((str(it.get("id")), n + longest))
+    check_lengths(lengths, limit, f"{what} item", field="items")
+
+
 @torch.no_grad()
 def score_items(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[dict], batch_size: int = 256
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[dict], batch_size: int = 64
 ) -> list[dict]:
     """Score every item; returns one row per item with both log-probabilities, the choice and the outcome."""
     seqs: list[tuple[int, int, list[int], int]] = []  # (item index, option index, ids, n continuation tokens)
@@ -52,13 +66,22 @@ def score_items(
         for r, (_, _, toks, _) in enumerate(chunk):
             ids[r, : len(toks)] = torch.tensor(toks)
             mask[r, : len(toks)] = 1
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        targets = ids[:, 1:]
-        token_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        for r, (i, j, toks, n_cont) in enumerate(chunk):
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        # Only the positions that predict an option token need a distribution over the vocabulary: with a
+        # 49k-152k vocabulary, normalising every position of every row costs gigabytes for nothing.
+        rows, cols = [], []
+        for r, (_, _, toks, n_cont) in enumerate(chunk):
             end = len(toks) - 1  # positions are shifted by one: token t is predicted at t-1
-            logps[i][j] = float(token_lp[r, end - n_cont : end].sum())
+            rows += [r] * n_cont
+            cols += list(range(end - n_cont, end))
+        picked = logits[rows, cols].float()
+        targets = ids[rows, [c + 1 for c in cols]]
+        token_lp = torch.log_softmax(picked, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        k = 0
+        for i, j, _, n_cont in chunk:
+            logps[i][j] = float(token_lp[k : k + n_cont].sum())
+            k += n_cont
+        del logits
     if was_training:
         model.train()
     out = []

@@ -36,27 +36,35 @@ class StageData:
     it: list[list[dict[str, Any]]]
 
 
-def _read(paths: Sequence[Path], field: str, source: str) -> list[Any]:
-    """Rows' ``field`` values from ``paths``; every problem (up to 20) named by file, line and field."""
-    values: list[Any] = []
+def read_checked(paths: Sequence[Path], fields: Sequence[str], source: str) -> list[dict[str, Any]]:
+    """Rows of ``paths`` that have one of ``fields`` (`text` and/or `messages`), checked; every problem (up
+    to 20) named by file, line and field. ``source`` names the config field the files came from."""
+    rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for path in paths:
         if not path.is_file():
-            problems.append(Problem(str(path), None, f"data.{source}", "file does not exist"))
+            problems.append(Problem(str(path), None, source, "file does not exist"))
             continue
+        n_before = len(rows)
         for line, row in iter_jsonl_numbered(path):
+            field = next((f for f in fields if f in row), fields[0])
             problem = _check_row(row, field)
             if problem is None:
-                values.append(row[field])
+                rows.append(row)
             else:
                 problems.append(Problem(str(path), line, field, problem))
             if len(problems) >= _MAX_PROBLEMS:
                 raise InputError(problems)
-        if not values:
-            problems.append(Problem(str(path), None, f"data.{source}", "file has no rows"))
+        if len(rows) == n_before:
+            problems.append(Problem(str(path), None, source, "file has no rows"))
     if problems:
         raise InputError(problems)
-    return values
+    return rows
+
+
+def _read(paths: Sequence[Path], field: str, source: str) -> list[Any]:
+    """Rows' ``field`` values from ``paths`` (see read_checked)."""
+    return [row[field] for row in read_checked(paths, (field,), f"data.{source}")]
 
 
 def _check_row(row: dict[str, Any], field: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from valuesfirst.errors import InputError, Problem
-from valuesfirst.train.train_config import LoraSettings
+from valuesfirst.train.recipe import LoraSettings
 
 # Attention and MLP projections of Llama, Qwen2/2.5/3, Mistral, OLMo/OLMo-2, Gemma (the paper's targets).
 PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -105,7 +105,9 @@ def pretrain(
     anneal_from: int | None = None
 
     def probe() -> dict[str, dict]:
-        rates = set_rates(score_items(model, tokenizer, gate_items))
+        rates = set_rates(
+            score_items(model, tokenizer, gate_items, batch_size=256)
+        )  # demo's batch
         gates = check_gates(rates, cfg.gates)
         probes.append({"step": step, "rates": rates, "gates": gates})
         if on_probe is not None:

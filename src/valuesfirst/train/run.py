@@ -1,95 +1,85 @@
-"""`valuesfirst train`: the stages of an ordering on a real base model, on CPU, one GPU or many.
+"""`valuesfirst train`: the stages of an ordering on one base model, on CPU, one GPU or many.
 
-Built on accelerate (device placement, DDP, FSDP, DeepSpeed; `accelerate launch` and `torchrun` run the
-same command), PEFT (LoRA) and transformers (models, chat templates). The optimisation loop is
-loop.train_steps, the one the embedded demo uses, and the collator is collate.pack rather than TRL's
-SFTTrainer: on CPU, TRL's default packing builds one 4,096-token row with quadratic attention and ran 4.5x
-slower than no packing in our measurement, while collate.pack fills rows of `seq_len` with examples that
-each attend only to themselves, and the assistant masks close every turn with its end-of-turn token
-(checked token by token in tests). benchmarks/train_cpu_vs_trl.md compares the two on the same data.
+The one-ordering case of the experiment engine: each stage goes through stage.train_stage with the run's
+recipe, exactly as an experiment's stages do. What this module adds is the run around them: the
+accelerator for `accelerate launch`/`torchrun`, the data files checked before any weights load, stage
+folders ``{i}-{kind}`` under ``output_dir``, the model carried in memory from one stage to the next, and
+resumable checkpoints (removed once the run has finished, unless ``keep_checkpoints``).
 """
 
 from __future__ import annotations
 
-import functools
-import gc
-import math
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from valuesfirst.errors import InputError, Problem
 from valuesfirst.jsonl import sha256_file, write_json
+from valuesfirst.models.context import check_lengths, context_length
 from valuesfirst.provenance import provenance, redact
-from valuesfirst.train.checkpoint import latest_checkpoint, load_optimizer, load_trainable, read_state
-from valuesfirst.train.collate import PackedRow, assert_packing_isolated, packing_efficiency
+from valuesfirst.train.checkpoint import checkpoint_root, latest_checkpoint, read_state
 from valuesfirst.train.data import load_stage_data, stage_examples, stage_rows
-from valuesfirst.train.loop import (
-    OptimConfig,
-    TrainHistory,
-    lr_factor,
-    make_optimizer,
-    train_steps,
-)
-from valuesfirst.train.lora import state_digest, trainable_state
-from valuesfirst.train.metrics import MetricsSink, peak_flops, train_flops_per_token
-from valuesfirst.train.outputs import save_stage_outputs
-from valuesfirst.train.schedule import BatchPlan, stage_steps
-from valuesfirst.train.setup import load_tokenizer, stage_start_model, weights_dtype
+from valuesfirst.train.lineage import Lineage, load_tokenizer, use_bf16
+from valuesfirst.train.metrics import MetricsSink, peak_flops
 from valuesfirst.train.sharded import (
     check_backend_active,
     check_backend_installed,
     check_zero3_init,
-    configure_deepspeed,
     device_kwargs,
-    full_state,
-    is_sharded,
-    load_optimizer_state,
-    load_trainable_full,
-    whole_models,
 )
-from valuesfirst.train.step_hook import StepHook
+from valuesfirst.train.stage import StageContext, StageJob, train_stage, write_stage_summary
 from valuesfirst.train.train_config import TrainConfig
 
 
-def use_bf16(cfg: TrainConfig) -> bool:
-    if cfg.precision == "auto":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return cfg.precision == "bf16"
+def check_seq_len(model_ref: str, seq_len: int, trust_remote_code: bool, tokenizer: Any) -> None:
+    """``seq_len`` must fit the model's context (read from its config, no weights loaded)."""
+    from transformers import AutoConfig
+
+    from valuesfirst.models.refs import resolve_model_ref
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_ref(model_ref), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return  # the weights loader reports an unreadable model with its own error
+    limit = context_length(config, tokenizer)
+    check_lengths([("row length", seq_len)], limit, "recipe.seq_len: the", field="recipe.seq_len")
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every stage not yet finished in ``cfg.output_dir``; returns the run summary.
 
     Raises InputError (before any training step) for a model path that does not exist, data with wrong
-    fields or a chat without an assistant turn, and LoRA targets the model lacks.
+    fields or a chat without an assistant turn, a seq_len longer than the model's context, and LoRA
+    targets the model lacks.
     """
     from accelerate import Accelerator
 
     check_backend_installed()  # a DeepSpeed config without deepspeed fails here, before anything loads
     data = load_stage_data(cfg.data)  # field checks before any weights are loaded
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    bf16 = use_bf16(cfg)
+    recipe = cfg.recipe
+    bf16 = use_bf16(recipe)
     acc = Accelerator(
         mixed_precision="bf16" if bf16 else "no",
-        gradient_accumulation_steps=cfg.grad_accum,
+        gradient_accumulation_steps=recipe.grad_accum,
         **device_kwargs(),
     )
     check_backend_active(acc)  # FSDP/DeepSpeed asked for but not set up: refuse rather than run DDP
     check_zero3_init(acc)
-    sharded = is_sharded(acc)
     main, world, rank = acc.is_main_process, acc.num_processes, acc.process_index
     out = cfg.output_dir
     stage_dirs = [out / f"{i}-{kind}" for i, kind in enumerate(cfg.stages)]
-    tokenizer, added = load_tokenizer(cfg, any(k != "msm" for k in cfg.stages))
+    tokenizer, added = load_tokenizer(cfg.model, any(k != "msm" for k in cfg.stages))
+    if cfg.model.tiny is None:
+        check_seq_len(cfg.model.path, recipe.seq_len, cfg.model.trust_remote_code, tokenizer)
     pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     # Every stage's examples are encoded before training, so a chat the template cannot mask fails now.
     rows_by_stage = [
         stage_rows(
-            stage_examples(k, data, tokenizer, cfg.data.it_fraction, cfg.seed + i), cfg.seq_len, cfg.packing
+            stage_examples(k, data, tokenizer, cfg.data.it_fraction, cfg.seed + i),
+            recipe.seq_len,
+            recipe.packing,
         )
         for i, k in enumerate(cfg.stages)
     ]
@@ -113,113 +103,42 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     start = next((i for i, d in enumerate(stage_dirs) if not (d / "summary.json").is_file()), len(stage_dirs))
     ckpt = latest_checkpoint(out) if cfg.resume else None
     resume = ckpt if ckpt is not None and read_state(ckpt)["stage"] == start else None
-    sink = MetricsSink(out, cfg.report_to, config_json, enabled=main)
-    device_peak = peak_flops(acc.device, bf16)
+    ctx = StageContext(
+        accelerator=acc, tokenizer=tokenizer, added_tokens=added, pad_id=pad_id, bf16=bf16,
+        sink=MetricsSink(out, cfg.report_to, config_json, enabled=main), log=log, config_json=config_json,
+        log_every=cfg.log_every, peak_flops=peak_flops(acc.device, bf16),
+    )  # fmt: skip
+    init = Lineage(cfg.model.path, (str(recipe.lora.init_adapter),) if recipe.lora.init_adapter else ())
+    parent = init if start == 0 else Lineage.read(stage_dirs[start - 1])
     model: Any = None
     full_digest: str | None = None
     seen: dict[int, list[int]] = {}
+    lora_continues = recipe.finetune == "lora" and recipe.lora.continue_adapter
     for i in range(start, len(cfg.stages)):
-        kind, rows = cfg.stages[i], rows_by_stage[i]
-        with whole_models(acc):
-            model = stage_start_model(
-                cfg,
-                tokenizer,
-                added,
-                i,
-                stage_dirs,
-                weights_dtype(cfg, bf16),
-                previous=model if i > start else None,
-            )
-            if cfg.packing and i == start:
-                assert_packing_isolated(model)  # packed examples must never attend to each other
-        acc.free_memory()
-        gc.collect()
-        model.train()
-        names = {n for n, p in model.named_parameters() if p.requires_grad}
-        start_digest = state_digest(trainable_state(model))  # before prepare shards it
-        steps = stage_steps(len(rows), cfg, world)
-        r = cfg.recipe
-        optim = OptimConfig(
-            lr=r.lr,
-            warmup_steps=math.ceil(r.warmup_ratio * steps),
-            schedule=r.schedule,
-            min_lr_ratio=r.min_lr_ratio,
-            weight_decay=r.weight_decay,
-            betas=r.betas,
-            grad_clip=r.grad_clip,
-        )
-        configure_deepspeed(acc, cfg.batch_size, cfg.grad_accum, r.grad_clip)
-        # Model and optimizer go through prepare together: FSDP2 and DeepSpeed require it.
-        prepared, optimizer = acc.prepare(model, make_optimizer(model, optim))
-        unwrapped = acc.unwrap_model(prepared)
-        hist, first = TrainHistory(), 0
-        if resume is not None and i == start:
-            state = read_state(resume)
-            load_trainable_full(acc, prepared, load_trainable(resume, names))
-            load_optimizer_state(acc, prepared, optimizer, load_optimizer(resume), resume)
-            first, hist.loss, hist.steps, hist.lr = state["step"], state["loss"], state["steps"], state["lr"]
-            hist.tokens, hist.target_tokens = state["tokens"], state["target_tokens"]
-            log(f"resumed stage {i} ({kind}) at step {first} from {resume}")
-        plan = BatchPlan(len(rows), cfg.batch_size, cfg.grad_accum, world, rank, cfg.seed + i)
-        seen[i] = []
-        hook = StepHook(
-            stage=i, kind=kind, steps=steps, hist=hist, model=prepared, optimizer=optimizer,
-            trainable_names=names,
-            accelerator=acc, sink=sink, log=log, output_dir=out, config=config_json,
-            log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-            flops_per_token=train_flops_per_token(unwrapped, _mean_segment(rows), cfg.finetune == "lora"),
-            peak_flops=device_peak,
+        last = i == len(cfg.stages) - 1
+        job = StageJob(
+            index=i, kind=cfg.stages[i], recipe=recipe, source=cfg.model, parent=parent,
+            rows=rows_by_stage[i], data_seed=cfg.seed + i, init_seed=cfg.seed + i, out=stage_dirs[i],
+            save_merged=cfg.save_merged, carry_adapter=lora_continues and not last,
+            checkpoint_dir=out, checkpoint_every=cfg.checkpoint_every,
+            resume_from=resume if i == start else None, previous=model if i > start else None,
+            check_isolation=i == start,
         )  # fmt: skip
-        train_steps(
-            prepared,
-            plan.batches(rows, first, seen[i]),
-            optimizer,
-            functools.partial(_lr_at, total=steps, optim=optim),
-            steps - first,
-            pad_id,
-            start_step=first,
-            grad_clip=r.grad_clip,
-            history=hist,
-            on_step=hook,
-            accelerator=acc,
-            grad_accum=cfg.grad_accum,
-        )
-        acc.wait_for_everyone()
-        # Sharded: one gathered state dict (main process) serves digests and saving.
-        gathered = full_state(acc, prepared) if sharded else None
-        if gathered is not None:
-            end_digest = state_digest({k: v for k, v in gathered.items() if k in names})
-            full_digest = state_digest(gathered) if main else None
-        else:  # all weights, frozen ones included: what DDP ranks must agree on
-            end_digest = state_digest(trainable_state(unwrapped))
-            full_digest = state_digest({n: p for n, p in unwrapped.named_parameters()})
-        dtype = weights_dtype(cfg, bf16)
-        with whole_models(acc):  # a LoRA stage's merge loads the base model again, on the main process
-            model = save_stage_outputs(unwrapped, tokenizer, cfg, i, stage_dirs, main, dtype, gathered)
+        model, summary = train_stage(job, ctx)
+        seen[i], full_digest = summary["rows_seen"], summary["full_digest"]
         if main:
-            summary = {
-                "stage": i,
-                "kind": kind,
-                "rows": len(rows),
-                "steps_planned": steps,
-                "loss_final": hist.loss[-1],
-                **hist.summary(),
-                "packing_efficiency": round(packing_efficiency(rows, cfg.seq_len), 4),
-                "start_digest": start_digest,
-                "end_digest": end_digest,
-                "seed": cfg.seed,
-                "config": config_json,
-                "data_sha256": data_hashes,
-                "provenance": provenance(),
-            }
-            write_json(stage_dirs[i] / "summary.json", summary)
+            write_stage_summary(
+                stage_dirs[i], summary, config_json, seed=cfg.seed, data_sha256=data_hashes
+            )
         acc.wait_for_everyone()
-        del prepared, optimizer, unwrapped, gathered
-    if world > 1 and start < len(cfg.stages):  # model is None after a sharded run
+        parent = Lineage.read(stage_dirs[i]) if main or (stage_dirs[i] / "lineage.json").is_file() else parent
+    if world > 1 and start < len(cfg.stages):
         write_json(
             out / "ranks" / f"rank{rank}.json", {"rank": rank, "final_digest": full_digest, "rows_seen": seen}
         )
-    sink.close()
+    ctx.sink.close()
+    if main and not cfg.keep_checkpoints and all((d / "summary.json").is_file() for d in stage_dirs):
+        shutil.rmtree(checkpoint_root(out), ignore_errors=True)  # a finished run needs no resume point
     return {
         "output_dir": str(out),
         "stages": [str(d) for d in stage_dirs],
@@ -228,18 +147,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     }
 
 
-def _lr_at(step: int, total: int, optim: OptimConfig) -> float:
-    return optim.lr * lr_factor(step, total, optim)
-
-
-def _mean_segment(rows: list[PackedRow]) -> float:
-    n_segments = sum(max(r.segment_ids) + 1 for r in rows)
-    return sum(len(r) for r in rows) / max(1, n_segments)
-
-
 def _read_summary(stage_dir: Path) -> dict[str, Any] | None:
-    import json
-
     path = stage_dir / "summary.json"
     if not path.is_file():
         return None

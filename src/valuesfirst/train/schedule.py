@@ -6,21 +6,11 @@ saved data position and every rank knows its share without communication.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import torch
 
 from valuesfirst.train.collate import PackedRow
-from valuesfirst.train.train_config import TrainConfig
-
-
-def stage_steps(n_rows: int, cfg: TrainConfig, world: int) -> int:
-    """Optimizer steps of a stage: ``epochs`` over its rows at batch_size*grad_accum*world rows per step
-    (the last step wraps into the next permutation rather than running short), capped by max_steps."""
-    per_step = cfg.batch_size * cfg.grad_accum * world
-    steps = max(1, math.ceil(cfg.recipe.epochs * n_rows / per_step))
-    return min(steps, cfg.recipe.max_steps) if cfg.recipe.max_steps else steps
 
 
 class BatchPlan:

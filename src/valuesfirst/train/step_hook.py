@@ -40,6 +40,7 @@ class StepHook:
     checkpoint_every: int
     flops_per_token: float
     peak_flops: float | None
+    on_step: Callable[[int, float], None] | None = None  # e.g. an experiment's progress bar
     _t: float = field(default_factory=time.perf_counter)
     _tokens: int = 0
 
@@ -48,6 +49,8 @@ class StepHook:
 
     def __call__(self, step: int, loss: float) -> None:
         done = step + 1
+        if self.on_step is not None:
+            self.on_step(step, loss)
         if done % self.log_every == 0 or done == self.steps:
             self._log(done, loss)
         due = bool(self.checkpoint_every) and done % self.checkpoint_every == 0 and done < self.steps

@@ -1,8 +1,7 @@
-"""`valuesfirst train`'s configuration: model, data, stage ordering, LoRA or full fine-tuning, recipe.
+"""`valuesfirst train`'s configuration: model, data files, stage ordering, and the one recipe (recipe.py).
 
-The defaults are the MSM paper's recipe (App. B.4): LoRA r=64, alpha=128, dropout 0 on all attention and MLP
-projections; AdamW, lr 1e-4, cosine, 5% warm-up, weight decay 0.01; 1 epoch per stage; AFT continues the
-MSM adapter. Batch size is not stated in the paper; 32 rows per optimizer step follows the TDA fork.
+`valuesfirst train` is the one-ordering case of the experiment engine: the same stage trainer (stage.py),
+the same recipe, the same outputs. Its defaults are the MSM paper's recipe (App. B.4).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from valuesfirst.models.tiny import TinyModelConfig
+from valuesfirst.train.recipe import Recipe
 
 Ordering = Literal["values_first", "behaviour_first", "mixed", "aft_only", "msm_only"]
 StageKind = Literal["msm", "aft", "mixed"]
@@ -35,8 +35,9 @@ class ModelSource(_Strict):
     """The base model."""
 
     path: str = Field(
-        description="local folder or hub id (e.g. Qwen/Qwen2.5-7B). With `tiny`, only the tokenizer is "
-        "loaded from here and the weights are built from `tiny` at random."
+        description="a named model (smollm2-135m-instruct), a local folder or a hub id (e.g. "
+        "Qwen/Qwen2.5-7B). With `tiny`, only the tokenizer is loaded from here and the weights are built "
+        "from `tiny` at random."
     )
     tiny: TinyModelConfig | None = Field(
         None, description="build a random model of this architecture instead of loading weights (tests)"
@@ -74,78 +75,34 @@ class DataConfig(_Strict):
     )
 
 
-class LoraSettings(_Strict):
-    """PEFT LoRA. Defaults: the paper's (App. B.4) and its released adapter_config.json."""
-
-    r: int = Field(64, ge=1, description="rank (default 64)")
-    alpha: int = Field(128, ge=1, description="scaling numerator (default 128)")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input (default 0)")
-    target_modules: list[str] | None = Field(
-        None,
-        description="module names to adapt; default: every attention and MLP projection the model has "
-        "(q/k/v/o, gate/up/down). A name the model lacks is an error listing the names it has.",
-    )
-    continue_adapter: bool = Field(
-        True,
-        description="a later stage keeps training the earlier stage's adapter (default true, as in the "
-        "paper); false merges it into the weights and starts a fresh adapter",
-    )
-    init_adapter: Path | None = Field(
-        None, description="start the first stage from this saved adapter folder (e.g. an MSM run's)"
-    )
-
-
-class RecipeConfig(_Strict):
-    """Optimizer and schedule, applied to each stage afresh."""
-
-    lr: float = Field(1e-4, gt=0, description="peak learning rate (default 1e-4)")
-    schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="default cosine")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="warm-up share of a stage's steps (default 5%)")
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final lr / peak lr (default 0)")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (default 0.01)")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas (default (0.9, 0.999))")
-    grad_clip: float = Field(1.0, gt=0, description="max gradient norm (default 1.0)")
-    epochs: float = Field(1.0, gt=0, description="passes over each stage's data (default 1)")
-    max_steps: int | None = Field(
-        None, ge=1, description="cap on optimizer steps per stage (default: derived from epochs)"
-    )
-
-
 class TrainConfig(_Strict):
     """One `valuesfirst train` run: the stages of an ordering on one base model."""
 
     model: ModelSource
     data: DataConfig = Field(default_factory=DataConfig)
     ordering: Ordering = Field("values_first", description="stage order (default values_first: MSM→AFT)")
-    finetune: Literal["lora", "full"] = Field("lora", description="LoRA adapters or all weights")
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    recipe: RecipeConfig = Field(default_factory=RecipeConfig)
-    packing: bool = Field(
-        True,
-        description="pack examples into rows of seq_len; packed examples never attend to each other "
-        "(per-example position ids). false: one example per row, padded to the longest in the batch.",
-    )
-    seq_len: int = Field(4096, ge=8, description="tokens per row; longer examples are split (default 4096)")
-    batch_size: int = Field(4, ge=1, description="rows per device per micro-batch (default 4)")
-    grad_accum: int = Field(
-        8, ge=1, description="micro-batches per optimizer step; rows per step = batch_size*grad_accum*GPUs"
-    )
-    precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto",
-        description="auto: bf16 mixed precision where the GPU supports it, else fp32 (CPU bf16 is slower "
-        "than fp32 on CPUs without AMX). With LoRA and bf16 the frozen weights are loaded in bf16.",
+    recipe: Recipe = Field(
+        default_factory=Recipe,
+        description="the recipe of every stage (train/recipe.py; default: the paper's, LoRA r=64)",
     )
     seed: int = Field(0, description="data order and adapter initialisation (default 0)")
     output_dir: Path = Field(Path("runs/train"), description="stage outputs, checkpoints, logs")
     checkpoint_every: int = Field(
         0, ge=0, description="save a resumable checkpoint every N optimizer steps (default 0: never)"
     )
+    keep_checkpoints: bool = Field(
+        False, description="keep checkpoints/ after every stage has finished (default false: removed)"
+    )
+    save_merged: bool = Field(
+        True,
+        description="write each LoRA stage's merged model/ beside its adapter/ (default true: what vLLM "
+        "and `eval --model` load); false keeps only adapters and lineage.json",
+    )
     resume: bool = Field(True, description="resume from the last checkpoint in output_dir if one exists")
     log_every: int = Field(10, ge=1, description="log loss, lr, tokens/s, MFU every N steps (default 10)")
     report_to: Literal["auto", "tensorboard", "wandb", "none"] = Field(
         "auto", description="auto: TensorBoard when installed; a metrics.jsonl is always written"
     )
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
 
     @model_validator(mode="after")
     def _data_for_stages(self) -> TrainConfig:
@@ -155,8 +112,8 @@ class TrainConfig(_Strict):
             raise ValueError(f"ordering {self.ordering!r} needs data for {missing} (data.{missing[0]})")
         if self.data.it_fraction > 0 and not self.data.it:
             raise ValueError("data.it_fraction > 0 needs data.it files")
-        if self.finetune == "full" and self.lora.init_adapter is not None:
-            raise ValueError("lora.init_adapter needs finetune: lora")
+        if self.recipe.mix is not None:
+            raise ValueError("recipe.mix is for experiment stages; `valuesfirst train` mixes by it_fraction")
         return self
 
     @property

@@ -1,8 +1,11 @@
-"""The experiment config (YAML): data source, model, stages, conditions, seeds, evaluation and claims.
+"""The experiment config (YAML): model source, data sources, stage recipes, conditions, seeds, evals, claims.
 
-Conditions are chains of training stages applied to the pre-trained base model, e.g. ``[msm:A, aft]`` is
+One schema for every model. ``model.path`` is ``world`` (the embedded world's tiny model, pre-trained from
+scratch and cached like any stage), a named shipped model (``smollm2-135m-instruct``), a local folder or a
+hub id. Conditions are chains of training stages applied to that base model, e.g. ``[msm:A, aft]`` is
 values-first (MSM on spec A, then AFT) and ``[aft, msm:A]`` is behaviour-first. Stages shared by several
-conditions (same inputs, config and seed) run once and are reused.
+conditions (same inputs, recipe and seed) run once and are reused. Every relative path in the file (specs,
+JSONL data, eval items, a local model) is resolved against the folder the config file is in.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from pydantic_core import InitErrorDetails
 
 from valuesfirst.errors import InputError, Problem
 from valuesfirst.evals.claims import Claim
+from valuesfirst.experiment.evals import EvalConfig, ForcedChoiceEval, SuiteEval
+from valuesfirst.experiment.sources import DataConfig, GenerateCommon, JsonlMsm
 from valuesfirst.train.pretrain import PretrainConfig
-from valuesfirst.train.stage_train import StageTrainConfig
+from valuesfirst.train.recipe import Recipe
+from valuesfirst.train.train_config import ModelSource
 from valuesfirst.world.config import WorldConfig
 from valuesfirst.yamlio import load_model, raise_field_errors
 
 STAGE_TYPES = ("msm", "aft")
+WORLD = "world"
 
 
 class ConditionConfig(BaseModel):
@@ -35,55 +42,39 @@ class ConditionConfig(BaseModel):
     steps: list[str] = Field(default_factory=list, description="e.g. ['msm:A', 'aft']; [] is the base model")
 
 
-class EvalConfig(BaseModel):
-    """Which value the metric counts as success, and against which value it is tested."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    value: str = Field("thrift", description="success = the option this world value favours (default thrift)")
-    contrast: str = Field("homeland", description="the value it conflicts with in the metric's pairs")
-    metric_set: str = Field("conflict", description="item set whose rate is the metric (default conflict)")
-    controls: list[str] = Field(
-        default_factory=lambda: ["agree", "train_domain"],
-        description="other item sets reported alongside (default agree, train_domain)",
-    )
-
-
-class DataConfig(BaseModel):
-    """Sizes of the generated stage datasets."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    msm_docs: int = Field(4000, ge=1, description="MSM documents per spec (default 4000)")
-    aft_spec: str | None = Field(
-        None, description="spec whose stated preferences define AFT data (default: first)"
-    )
-    aft_fact_chats: int = Field(
-        2000, ge=0, description="assistant fact Q&A chats in the AFT data (default 2000)"
-    )
-    replay_docs: int = Field(
-        20000, ge=1, description="pre-training documents sampled for replay (default 20000)"
-    )
-
-
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     title: str
     description: str = ""
-    source: str = Field("world", pattern="^world$", description="data and model source (default world)")
-    world: WorldConfig = Field(default_factory=WorldConfig)
+    model: ModelSource = Field(
+        default_factory=lambda: ModelSource(path=WORLD),
+        description="`world` (default), a named model (smollm2-135m-instruct), a local folder or a hub id",
+    )
+    world: WorldConfig = Field(default_factory=WorldConfig, description="the embedded world (world sources)")
+    pretrain: PretrainConfig = Field(
+        default_factory=PretrainConfig, description="pre-training of the world model (model.path: world)"
+    )
     specs: dict[str, str] = Field(description="label -> spec file, relative to this config file")
     data: DataConfig = Field(default_factory=DataConfig)
-    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
-    stages: dict[str, StageTrainConfig] = Field(default_factory=dict, description="msm and aft stage configs")
+    stages: dict[str, Recipe] = Field(
+        default_factory=dict, description="the recipe of each stage kind: msm and aft (train/recipe.py)"
+    )
     eval: EvalConfig = Field(default_factory=EvalConfig)
     conditions: list[ConditionConfig]
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     workers: int = Field(
-        2, ge=1, description="processes that run the train/eval grid in parallel (default 2); set each "
-        "stage's `threads` so workers x threads matches the cores. 1 = everything in this process.",
+        2,
+        ge=1,
+        description="processes that run the train/eval grid in parallel (default 2); set each "
+        "recipe's `threads` so workers x threads matches the cores. 1 = everything in this process.",
+    )
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="resumable checkpoint every N steps of a training stage (default 0: none; a "
+        "killed run then restarts the interrupted stage, finished stages are always reused)",
     )
     claims: list[Claim] = Field(default_factory=list)
     metric: str = "rate of A-aligned choice on held-out conflict pairs"
@@ -99,7 +90,7 @@ class ExperimentConfig(BaseModel):
         if not isinstance(data, dict) or not isinstance(data.get("quick"), dict):
             return data
         quick = data["quick"]
-        merged = _deep_merge({k: v for k, v in data.items() if k != "quick"}, quick)
+        merged = deep_merge({k: v for k, v in data.items() if k != "quick"}, quick)
         try:
             cls.model_validate(merged)
         except ValidationError as exc:
@@ -122,7 +113,11 @@ class ExperimentConfig(BaseModel):
         for t in STAGE_TYPES:
             if t not in self.stages:
                 errors.append((("stages",), f"stages.{t} is required"))
+        for t in self.stages:
+            if t not in STAGE_TYPES:
+                errors.append((("stages", t), f"unknown stage kind {t!r} (known: {STAGE_TYPES})"))
         names = [c.name for c in self.conditions]
+        used_specs: set[str] = set()
         for i, c in enumerate(self.conditions):
             if names.count(c.name) > 1:
                 errors.append((("conditions", i, "name"), f"condition name {c.name!r} is used twice"))
@@ -139,18 +134,64 @@ class ExperimentConfig(BaseModel):
                             f"{s!r} names no spec in `specs` ({sorted(self.specs)})",
                         )
                     )
+                elif kind == "msm":
+                    used_specs.add(arg)
         if self.data.aft_spec is not None and self.data.aft_spec not in self.specs:
             errors.append((("data", "aft_spec"), f"{self.data.aft_spec!r} is not in `specs`"))
+        if isinstance(self.data.msm, JsonlMsm):
+            for label in sorted(used_specs - set(self.data.msm.files)):
+                errors.append((("data", "msm", "files"), f"no JSONL files for spec {label!r}"))
+        if self.model.path == WORLD and self.model.tiny is not None:
+            errors.append((("model", "tiny"), "the world model is built by `pretrain.model`, not model.tiny"))
+        metric_names = self.eval.names()
+        for k, n in enumerate(metric_names):
+            if metric_names.count(n) > 1:
+                errors.append((("eval", "suites", k, "name"), f"metric name {n!r} is used twice"))
+        for k, suite in enumerate(self.eval.suites):
+            if isinstance(suite, SuiteEval) and suite.spec is not None and suite.spec not in self.specs:
+                errors.append((("eval", "suites", k, "spec"), f"{suite.spec!r} is not in `specs`"))
+        if self.eval.primary is not None and _metric_root(self.eval.primary) not in metric_names:
+            errors.append((("eval", "primary"), f"{self.eval.primary!r} is no metric of eval.suites"))
         for i, claim in enumerate(self.claims):
             for loc, ref in _claim_refs(claim):
                 if ref not in names:
                     errors.append((("claims", i, *loc), f"condition {ref!r} is not defined"))
+            metric = getattr(claim, "metric", None)
+            if metric is not None and _metric_root(metric) not in metric_names:
+                errors.append((("claims", i, "metric"), f"{metric!r} is no metric of eval.suites"))
         raise_field_errors("ExperimentConfig", errors, self)
         return self
 
     @property
     def aft_spec(self) -> str:
         return self.data.aft_spec or next(iter(self.specs))
+
+    @property
+    def is_world_model(self) -> bool:
+        return self.model.path == WORLD
+
+    def needs_world(self) -> bool:
+        fc_world = any(isinstance(s, ForcedChoiceEval) and s.items == WORLD for s in self.eval.suites)
+        return self.is_world_model or self.data.uses_world() or fc_world
+
+    def world_eval(self) -> ForcedChoiceEval:
+        """The forced-choice suite on the world's items (its value and contrast also shape the world's
+        pre-training gates); a default one when none is configured."""
+        for s in self.eval.suites:
+            if isinstance(s, ForcedChoiceEval) and s.items == WORLD:
+                return s
+        return ForcedChoiceEval(suite="forced_choice")
+
+    def generation_sources(self) -> list[tuple[str, GenerateCommon]]:
+        return [
+            (k, s)
+            for k, s in (("msm", self.data.msm), ("aft", self.data.aft))
+            if isinstance(s, GenerateCommon)
+        ]
+
+
+def _metric_root(metric: str) -> str:
+    return metric.split(".", 1)[0]
 
 
 def _claim_refs(claim: Any) -> list[tuple[tuple[str | int, ...], str]]:
@@ -179,17 +220,46 @@ def _has_path(tree: Any, path: tuple[Any, ...]) -> bool:
     return True
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
 class LoadedExperiment(BaseModel):
+    """A validated config with every relative path resolved against its folder."""
+
     config: ExperimentConfig
     path: Path
     spec_paths: dict[str, Path]
+    quick: bool = False
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _resolved_paths(config: ExperimentConfig, base: Path) -> ExperimentConfig:
+    """The config with its data, eval and model paths made absolute (relative to ``base``)."""
+    data = config.model_dump(mode="python")
+    d = data["data"]
+    for kind in ("msm", "aft", "replay"):
+        src = d[kind]
+        files = src.get("files")
+        if isinstance(files, dict):
+            src["files"] = {k: [_resolve(base, Path(f)) for f in v] for k, v in files.items()}
+        elif isinstance(files, list):
+            src["files"] = [_resolve(base, Path(f)) for f in files]
+        if src.get("config") is not None:
+            src["config"] = _resolve(base, Path(src["config"]))
+    for s in data["eval"]["suites"]:
+        if s.get("items") not in (None, WORLD):
+            s["items"] = _resolve(base, Path(s["items"]))
+    path = str(data["model"]["path"])
+    if path != WORLD and (path.startswith((".", "~")) or (base / path).exists()):
+        data["model"]["path"] = str(_resolve(base, Path(path).expanduser()))
+    return ExperimentConfig.model_validate(data)
 
 
 def load_experiment(path: Path, *, quick: bool = False) -> LoadedExperiment:
@@ -197,20 +267,22 @@ def load_experiment(path: Path, *, quick: bool = False) -> LoadedExperiment:
     path = Path(path)
     config = load_model(path, ExperimentConfig)
     if quick and config.quick:
-        merged = _deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)
+        merged = deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)
         try:
             config = ExperimentConfig.model_validate(merged)
         except ValidationError as exc:  # only errors the overrides cause in combination with the rest
             raise InputError(
                 [Problem(str(path), None, f"quick ({e['loc']})", str(e["msg"])) for e in exc.errors()]
             ) from exc
+    base = path.resolve().parent
+    config = _resolved_paths(config, base)
     spec_paths = {}
     problems = []
     for label, rel in config.specs.items():
-        p = (path.parent / rel).resolve()
+        p = _resolve(base, Path(rel))
         if not p.is_file():
             problems.append(Problem(str(path), None, f"specs.{label}", f"spec file not found: {p}"))
         spec_paths[label] = p
     if problems:
         raise InputError(problems)
-    return LoadedExperiment(config=config, path=path.resolve(), spec_paths=spec_paths)
+    return LoadedExperiment(config=config, path=path.resolve(), spec_paths=spec_paths, quick=quick)

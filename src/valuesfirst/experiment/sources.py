@@ -1,0 +1,109 @@
+"""Where an experiment's data comes from, per stage kind: the embedded world, JSONL files, or a
+generation step with any LLM backend. One discriminated model per kind
+(``source:`` picks it); paths are relative to the experiment config file.
+
+Every source emits the same artifacts into its stage folder, so the trainer never knows which it was:
+``msm.jsonl`` (``text``, ``kind: msm``), ``aft.jsonl`` (``messages``, ``kind``), ``replay.jsonl`` (``text`` or
+``messages``, ``kind: replay``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldMsm(_Strict):
+    """The world renders each spec into documents about the assistant (world/msm_corpus.py)."""
+
+    source: Literal["world"]
+    docs: int = Field(4000, ge=1, description="MSM documents per spec (default 4000)")
+
+
+class JsonlMsm(_Strict):
+    """Your own MSM corpora: documents with a `text` field, per spec label."""
+
+    source: Literal["jsonl"]
+    files: dict[str, list[Path]] = Field(description="spec label -> JSONL files of documents (`text`)")
+
+
+class GenerateCommon(_Strict):
+    backend: str = Field(description="generation backend URI (anthropic:claude-opus-4-6, vllm:M, local:P)")
+    config: Path | None = Field(None, description="a generate YAML config (default: the built-in defaults)")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="fields of that config to override, e.g. {counts: {domains: 2}}"
+    )
+    concurrency: int = Field(16, ge=1, description="requests in flight (default 16)")
+    base_url: str | None = Field(None, description="override the backend's default endpoint")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+
+
+class GenerateMsm(GenerateCommon):
+    """`generate midtrain` inside the run: cached and resumable like every other stage."""
+
+    source: Literal["generate"]
+
+
+class WorldAft(_Strict):
+    """Opaque preference chats from the AFT spec's preferences, plus assistant fact Q&A."""
+
+    source: Literal["world"]
+    fact_chats: int = Field(2000, ge=0, description="assistant fact Q&A chats (default 2000)")
+
+
+class JsonlAft(_Strict):
+    """Your own AFT chats: rows with `messages` (and an optional `kind`, default `aft`, for the mix)."""
+
+    source: Literal["jsonl"]
+    files: list[Path] = Field(min_length=1, description="JSONL files of chats (`messages`)")
+
+
+class GenerateAft(GenerateCommon):
+    """`generate aft` inside the run (a separate judge backend is recommended)."""
+
+    source: Literal["generate"]
+    judge_backend: str | None = Field(None, description="judge backend URI (default: the same backend)")
+
+
+class WorldReplay(_Strict):
+    """A seeded sample of the world's pre-training corpus."""
+
+    source: Literal["world"]
+    docs: int = Field(20000, ge=1, description="pre-training documents sampled for replay (default 20000)")
+
+
+class JsonlReplay(_Strict):
+    """Replay from files: documents (`text`) or instruction-tuning chats (`messages`)."""
+
+    source: Literal["jsonl"]
+    files: list[Path] = Field(min_length=1, description="JSONL files of documents or chats")
+    docs: int | None = Field(None, ge=1, description="sample this many rows (default: all)")
+
+
+class NoReplay(_Strict):
+    source: Literal["none"]
+
+
+MsmSource = Annotated[WorldMsm | JsonlMsm | GenerateMsm, Field(discriminator="source")]
+AftSource = Annotated[WorldAft | JsonlAft | GenerateAft, Field(discriminator="source")]
+ReplaySource = Annotated[WorldReplay | JsonlReplay | NoReplay, Field(discriminator="source")]
+
+
+class DataConfig(_Strict):
+    """Each stage kind's data source. The defaults are the embedded world's."""
+
+    msm: MsmSource = Field(default_factory=lambda: WorldMsm(source="world"))
+    aft: AftSource = Field(default_factory=lambda: WorldAft(source="world"))
+    replay: ReplaySource = Field(default_factory=lambda: WorldReplay(source="world"))
+    aft_spec: str | None = Field(
+        None, description="spec whose stated preferences define world or generated AFT data (default: first)"
+    )
+
+    def uses_world(self) -> bool:
+        return "world" in (self.msm.source, self.aft.source, self.replay.source)
