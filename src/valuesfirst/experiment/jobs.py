@@ -25,6 +25,17 @@ from valuesfirst.train.train_config import ModelSource
 DATA_FILES = {"msm": "msm.jsonl", "aft": "aft.jsonl"}
 
 
+def quiet_libraries() -> None:
+    """transformers' per-load progress bars and a dependency's deprecation warning would drown the stage
+    progress display (they print once per stage in every worker)."""
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def stage_summary(res: StageResult, kind: str, label: str) -> dict:
     """What the runner logs and reads back of a finished stage (plain data, so it crosses processes)."""
     return {
@@ -116,6 +127,7 @@ def train_job(
     work = Path(run_dir) / "work" / final.name
 
     def build(out: Path) -> dict:
+        quiet_libraries()
         from valuesfirst.train.checkpoint import latest_checkpoint, read_state
         from valuesfirst.train.data import stage_rows
         from valuesfirst.train.lineage import load_tokenizer, use_bf16
@@ -187,6 +199,7 @@ def eval_job(
     cache = Path(run_dir) / "work" / "llm-cache"
 
     def build(out: Path) -> dict:
+        quiet_libraries()
         from valuesfirst.experiment.evaluate import run_suite
 
         lineage = stage_lineage(model_p)

@@ -300,6 +300,9 @@ class Runner:
         t_start = time.perf_counter()
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        from valuesfirst.experiment.jobs import quiet_libraries
+
+        quiet_libraries()
         write_json(self.run_dir / "config.resolved.json", cfg.model_dump(mode="json"))
         with Progress(
             TextColumn("{task.description}"),

@@ -114,7 +114,7 @@ class LocalHFBackend:
         _, tokenizer, _ = self._load()
         messages = self._messages(request)
         ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
     def check_prompts(self, requests: list[ChatRequest], ids: list[str] | None = None) -> None:
         """InputError naming every prompt that leaves no room for an answer in the model's context."""

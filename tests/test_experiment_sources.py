@@ -1,0 +1,148 @@
+"""The experiment engine on non-world sources: your own spec and JSONL data on a causal LM from a folder,
+configs that travel with their files, and every input error reported before any stage runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from valuesfirst.cli import app
+from valuesfirst.experiment.config import load_experiment
+from valuesfirst.experiment.preflight import preflight
+from valuesfirst.train.tiny import make_tiny_model_folder, toy_sentences
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_spec"
+
+
+@pytest.fixture(scope="module")
+def copied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The own-spec example copied elsewhere, on a tiny random model in a folder beside the config."""
+    root = tmp_path_factory.mktemp("copy") / "my-experiment"
+    shutil.copytree(EXAMPLE, root)
+    make_tiny_model_folder(root / "model", toy_sentences(200), arch="llama")
+    cfg = yaml.safe_load((root / "experiment.yaml").read_text())
+    cfg["model"] = {"path": "./model"}
+    for kind in ("msm", "aft"):
+        cfg["stages"][kind].update({"seq_len": 128, "lora": {"r": 4, "alpha": 8}, "steps": 3})
+    cfg["seeds"] = [0, 1]
+    (root / "experiment.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return root
+
+
+def invoke(args: list[str], cwd: Path | None = None):  # noqa: ANN201 - typer's Result
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return CliRunner().invoke(app, args)
+    finally:
+        os.chdir(old)
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_copied_config_resolves_paths_against_its_own_folder(copied: Path, tmp_path: Path) -> None:
+    os.chdir(tmp_path)  # anywhere else
+    exp = load_experiment(copied / "experiment.yaml")
+    assert exp.spec_paths["A"] == copied / "spec_frugal.yaml"
+    assert exp.config.model.path == str(copied / "model")
+    assert exp.config.data.msm.files["A"] == [copied / "msm_a.jsonl"]  # type: ignore[union-attr]
+    assert exp.config.eval.suites[0].items == copied / "pairs.jsonl"  # type: ignore[union-attr]
+    assert preflight(exp) == []
+
+
+def test_run_on_a_model_folder_with_jsonl_data_end_to_end(copied: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = invoke(["run", "experiment.yaml", "--out", str(out)], cwd=copied)
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["conditions"]) == {"base", "aft", "msm_a_aft", "msm_b_aft"}
+    for name, c in res["conditions"].items():
+        assert c["n_pairs"] == 12, name  # 3 domains x 2 x 2 pairs, both orders averaged per pair
+        assert 0.0 <= c["rate"] <= 1.0
+        assert set(c["per_seed"]) == ({"0"} if name == "base" else {"0", "1"})
+    kinds = {json.loads(m.read_text())["kind"] for m in (out / "stages").glob("*/manifest.json")}
+    assert kinds == {"model", "msm_data", "aft_data", "replay", "msm", "aft", "eval"}
+    # LoRA stages keep adapters and lineage only (no merged copies), and no work folders stay behind.
+    for stage in (out / "stages").glob("aft-*"):
+        assert (stage / "adapter" / "adapter_model.safetensors").is_file()
+        assert not (stage / "model").exists()
+        lineage = json.loads((stage / "lineage.json").read_text())
+        assert lineage["base"] == str(copied / "model") and lineage["adapters"][-1] == "./adapter"
+    assert not any((out / "work").glob("*")) if (out / "work").exists() else True
+    history = json.loads(next((out / "stages").glob("msm-*")).joinpath("history.json").read_text())
+    assert len(history["loss"]) == 3
+    # A rerun reuses every stage and gives the same numbers.
+    again = invoke(["run", "experiment.yaml", "--out", str(out)], cwd=copied)
+    assert again.exit_code == 0, again.output
+    res2 = json.loads((out / "results.json").read_text())
+    assert all(s["reused"] for s in res2["stages"])
+    assert res2["conditions"] == res["conditions"]
+
+
+def test_own_spec_with_a_world_source_fails_before_anything_runs(tmp_path: Path) -> None:
+    # The trap a new user walks into: an own spec (not in the world's lexicon) with the default sources.
+    cfg = yaml.safe_load((EXAMPLE / "experiment.yaml").read_text())
+    cfg = {k: v for k, v in cfg.items() if k not in ("data", "model", "eval", "stages", "quick")}
+    cfg["specs"] = {"A": str(EXAMPLE / "spec_frugal.yaml"), "B": str(EXAMPLE / "spec_tradition.yaml")}
+    cfg["stages"] = {"msm": {"preset": "tiny_world", "steps": 2}, "aft": {"preset": "tiny_world", "steps": 2}}
+    path = write(tmp_path / "exp.yaml", cfg)
+    result = invoke(["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "spec_frugal.yaml:9: field `values[0].name`" in text and "'frugality' is not a value" in text
+    assert "exp.yaml" in text and "field `specs.A`" in text
+    assert not (tmp_path / "run").exists()  # nothing was built: no world, no pre-training
+
+
+def test_generation_backend_without_key_and_bad_mix_fail_at_once(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    cfg = yaml.safe_load((EXAMPLE / "experiment.yaml").read_text())
+    cfg.pop("quick")
+    for k in ("A", "B"):
+        cfg["specs"][k] = str(EXAMPLE / cfg["specs"][k])
+    cfg["data"] = {
+        "msm": {
+            "source": "generate",
+            "backend": "anthropic:claude-opus-4-6",
+            "overrides": {"counts": {"domains": 2}},
+        },
+        "aft": {"source": "jsonl", "files": [str(EXAMPLE / "aft.jsonl"), str(tmp_path / "missing.jsonl")]},
+        "replay": {"source": "none"},
+    }
+    cfg["stages"]["aft"]["mix"] = {"aft": 0.5, "replay": 0.5}
+    cfg["eval"]["suites"][0]["items"] = str(EXAMPLE / "pairs.jsonl")
+    path = write(tmp_path / "exp.yaml", cfg)
+    result = invoke(["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "field `data.msm.backend`" in text and "ANTHROPIC_API_KEY" in text
+    assert "missing.jsonl: field `data.aft.files`: file does not exist" in text
+    assert "field `stages.aft.mix.replay`" in text and "no data of kind 'replay'" in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_jsonl_row_is_named_by_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "aft.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    cfg = yaml.safe_load((EXAMPLE / "experiment.yaml").read_text())
+    cfg.pop("quick")
+    for k in ("A", "B"):
+        cfg["specs"][k] = str(EXAMPLE / cfg["specs"][k])
+    cfg["data"]["msm"]["files"] = {k: [str(EXAMPLE / v[0])] for k, v in cfg["data"]["msm"]["files"].items()}
+    cfg["data"]["aft"]["files"] = [str(bad)]
+    cfg["data"]["replay"]["files"] = [str(EXAMPLE / "replay.jsonl")]
+    cfg["eval"]["suites"][0]["items"] = str(EXAMPLE / "pairs.jsonl")
+    path = write(tmp_path / "exp.yaml", cfg)
+    result = invoke(["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert f"{bad}:1: field `messages`: chat has no assistant turn" in " ".join(result.output.split())
