@@ -29,17 +29,17 @@ ARCH = TinyModelConfig(arch="qwen3", hidden_size=128, num_layers=4, num_heads=4,
 def ours(root: Path, model: Path, data: dict[str, Path], stage: str) -> dict:
     cfg = TrainConfig.model_validate({
         "model": {"path": str(model)}, "data": {stage: [str(data[stage])]}, "ordering": f"{stage}_only",
-        "finetune": "full", "seq_len": SEQ_LEN, "batch_size": BATCH, "grad_accum": 1,
-        "recipe": {"lr": 1e-4, "max_steps": STEPS, "epochs": 100}, "output_dir": str(root / f"ours-{stage}"),
-        "report_to": "none", "log_every": STEPS, "resume": False, "threads": 2,
+        "recipe": {"finetune": "full", "seq_len": SEQ_LEN, "batch_size": BATCH, "grad_accum": 1, "lr": 1e-4,
+                   "max_steps": STEPS, "epochs": 100, "threads": 2},
+        "output_dir": str(root / f"ours-{stage}"), "report_to": "none", "log_every": STEPS, "resume": False,
     })  # fmt: skip
     run_training(cfg, log=lambda _: None)
     s = json.loads((cfg.output_dir / f"0-{stage}" / "summary.json").read_text())
     # Non-pad fraction of the batches actually run: rows padded to the longest row of their batch.
     from valuesfirst.train.data import load_stage_data, stage_examples, stage_rows
-    from valuesfirst.train.setup import load_tokenizer
+    from valuesfirst.train.lineage import load_tokenizer
 
-    tok, _ = load_tokenizer(cfg, stage == "aft")
+    tok, _ = load_tokenizer(cfg.model, stage == "aft")
     rows = stage_rows(stage_examples(stage, load_stage_data(cfg.data), tok, 0.0, cfg.seed), SEQ_LEN, True)
     plan = BatchPlan(len(rows), BATCH, 1, 1, 0, cfg.seed)
     real = slots = 0

@@ -56,9 +56,10 @@ def main() -> None:
                 out = root / f"out-{size}-{finetune}"
                 cfg = TrainConfig.model_validate({
                     "model": {"path": str(model), "attn_implementation": "sdpa"},
-                    "data": {"msm": [str(data["msm"])]}, "ordering": "msm_only", "finetune": finetune,
-                    "seq_len": 4096, "batch_size": 4, "grad_accum": 1, "precision": "bf16",
-                    "recipe": {"max_steps": args.steps, "epochs": 100}, "output_dir": str(out),
+                    "data": {"msm": [str(data["msm"])]}, "ordering": "msm_only",
+                    "recipe": {"finetune": finetune, "seq_len": 4096, "batch_size": 4, "grad_accum": 1,
+                               "precision": "bf16", "max_steps": args.steps, "epochs": 100},
+                    "output_dir": str(out), "save_merged": False,
                     "log_every": 5, "report_to": "none", "resume": False,
                 })  # fmt: skip
                 run_training(cfg)

