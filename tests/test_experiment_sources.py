@@ -146,3 +146,47 @@ def test_bad_jsonl_row_is_named_by_file_and_line(tmp_path: Path) -> None:
     result = invoke(["run", str(path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
     assert f"{bad}:1: field `messages`: chat has no assistant turn" in " ".join(result.output.split())
+
+
+def test_generation_source_runs_inside_the_experiment(copied: Path, tmp_path: Path) -> None:
+    cfg = yaml.safe_load((copied / "experiment.yaml").read_text())
+    counts = {k: 1 for k in ("subdomains_per_domain", "assertions_per_subdomain", "doc_types_per_subdomain")}
+    counts.update(domains=2, ideas_per_doc_type=2)
+    cfg["data"]["msm"] = {"source": "generate", "backend": "fake", "overrides": {"counts": counts}}
+    cfg["conditions"] = [c for c in cfg["conditions"] if c["name"] in ("base", "msm_a_aft")]
+    cfg["claims"], cfg["seeds"] = [], [0]
+    path = write(copied / "gen.yaml", cfg)
+    preview = invoke(["run", str(path), "--preview", "--out", str(tmp_path / "p")])
+    assert preview.exit_code == 0, preview.output
+    assert "msm_data[A]" in preview.output and "no call made" in preview.output
+    assert not (tmp_path / "p" / "stages").exists()
+    out = tmp_path / "run"
+    result = invoke(["run", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (msm,) = (out / "stages").glob("msm_data-*")
+    rows = [json.loads(line) for line in (msm / "msm.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["kind"] == "msm" and r["text"].strip() for r in rows)
+    assert not list((out / "work").glob("msm_data-*"))  # the generation work folder went with success
+    again = invoke(["run", str(path), "--out", str(out)])
+    assert again.exit_code == 0 and all(
+        s["reused"] for s in json.loads((out / "results.json").read_text())["stages"]
+    )
+
+
+def test_preview_prices_a_paid_backend_without_calling_it(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "not-a-real-key")  # preflight builds the client; nothing is sent
+    cfg = yaml.safe_load((EXAMPLE / "experiment.yaml").read_text())
+    cfg.pop("quick")
+    for k in ("A", "B"):
+        cfg["specs"][k] = str(EXAMPLE / cfg["specs"][k])
+    cfg["data"]["msm"] = {"source": "generate", "backend": "anthropic:claude-opus-4-6"}
+    cfg["data"]["aft"]["files"] = [str(EXAMPLE / "aft.jsonl")]
+    cfg["data"]["replay"]["files"] = [str(EXAMPLE / "replay.jsonl")]
+    cfg["eval"]["suites"][0]["items"] = str(EXAMPLE / "pairs.jsonl")
+    path = write(tmp_path / "exp.yaml", cfg)
+    result = invoke(["run", str(path), "--preview", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "msm_data[A]" in text and "msm_data[B]" in text
+    assert "projected generation cost of the experiment: $" in text or "cost unknown" in text
+    assert "training stages" in text and not (tmp_path / "run" / "stages").exists()

@@ -40,8 +40,12 @@ def demo_config_path() -> Path:
 
 
 def _run_experiment(
-    config: Path, out: Path | None, quick: bool, require_claims: list[str] | None = None
-) -> dict:
+    config: Path,
+    out: Path | None,
+    quick: bool,
+    require_claims: list[str] | None = None,
+    preview: bool = False,
+) -> dict | None:
     from valuesfirst.experiment.config import load_experiment
     from valuesfirst.experiment.preflight import preflight
     from valuesfirst.experiment.runner import Runner
@@ -65,6 +69,9 @@ def _run_experiment(
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"  (full resolved config: {run_dir / 'config.resolved.json'})", highlight=False)
+    if preview:
+        _print_preview(exp)
+        return None
     try:
         results = Runner(exp, run_dir, console).run()
     except InputError as e:
@@ -72,6 +79,31 @@ def _run_experiment(
         raise
     _print_results(results, run_dir)
     return results
+
+
+def _print_preview(exp: Any) -> None:
+    from valuesfirst.experiment.preview import generation_previews, grid_size
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview
+
+    try:
+        previews = generation_previews(exp)
+    except InputError as e:
+        _fail(e)
+        raise
+    for label, summary in previews:
+        console.print(f"[bold]{label}[/]")
+        print_preview(summary, "items", ESTIMATE_NOTE)
+    priced = [s["cost_usd"] for _, s in previews]
+    if not previews:
+        console.print("no generation stage: this experiment makes no LLM call")
+    elif all(c is not None for c in priced):
+        console.print(f"[bold]projected generation cost of the experiment: ${sum(priced):,.2f}[/]")
+    else:
+        console.print("[yellow]some backends have no known price: cost unknown[/]")
+    size = grid_size(exp)
+    console.print(
+        f"grid: {size['training_stages']} training stages, {size['evaluations']} evaluations (no call made)"
+    )
 
 
 def experiment_summary(exp: Any) -> list[str]:
@@ -125,9 +157,12 @@ def run(
     config: Annotated[Path, typer.Argument(help="experiment config (YAML)")],
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<name>)")] = None,
     quick: Annotated[bool, typer.Option(help="apply the config's `quick:` overrides")] = False,
+    preview: Annotated[
+        bool, typer.Option(help="project the generation cost and the grid; run nothing, call nothing")
+    ] = False,
 ) -> None:
     """Run an experiment: every stage not already finished with the same inputs, then the report."""
-    _run_experiment(config, out, quick)
+    _run_experiment(config, out, quick, preview=preview)
 
 
 @app.command()
@@ -145,6 +180,7 @@ def demo(
 ) -> None:
     """The embedded experiment: values-first generalization, offline (15-30 min on 2 cores; --quick 1 min)."""
     results = _run_experiment(demo_config_path(), out, quick, require_claim)
+    assert results is not None
     for cid in require_claim or []:
         match = [c for c in results["claims"] if c["id"] == cid]
         if match[0]["holds"] is not True:

@@ -152,7 +152,7 @@ class Runner:
 
     # -- data stages ------------------------------------------------------------------------------------
     def msm_data_stage(self, world: StageResult | None, label: str) -> StageResult:
-        from valuesfirst.experiment.data_stages import build_msm
+        from valuesfirst.experiment.data_stages import build_msm, remove_work
 
         src, path = self.cfg.data.msm, self.exp.spec_paths[label]
         inputs: dict[str, Path] = {"spec": path}
@@ -169,12 +169,14 @@ class Runner:
             label=f"msm_data[{label}]",
         )
         work = self._work(spec)
-        return self._run_here(
+        result = self._run_here(
             spec, lambda out: build_msm(src, label, path, self.cfg.world, work, out, self._log)
         )
+        remove_work(work)  # generation levels and caches of a published stage are never needed again
+        return result
 
     def aft_data_stage(self, world: StageResult | None) -> StageResult:
-        from valuesfirst.experiment.data_stages import build_aft
+        from valuesfirst.experiment.data_stages import build_aft, remove_work
 
         src, path = self.cfg.data.aft, self.exp.spec_paths[self.cfg.aft_spec]
         inputs: dict[str, Path] = {"spec": path}
@@ -189,7 +191,9 @@ class Runner:
             label="aft_data",
         )
         work = self._work(spec)
-        return self._run_here(spec, lambda out: build_aft(src, path, self.cfg.world, work, out, self._log))
+        result = self._run_here(spec, lambda out: build_aft(src, path, self.cfg.world, work, out, self._log))
+        remove_work(work)
+        return result
 
     def replay_stage(self, world: StageResult | None) -> StageResult | None:
         from valuesfirst.experiment.data_stages import build_replay
