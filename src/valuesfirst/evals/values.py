@@ -170,5 +170,6 @@ def score_local(
             seed=seed,
             sample=0,
         )
-        rows.append(score_row(t, {METRIC: float(s["success"])}, {}, logp=s["logp"], choice=s["choice"]))
+        value = 0.5 if s["tie"] else float(s["success"])  # a tie is no preference either way
+        rows.append(score_row(t, {METRIC: value}, {}, logp=s["logp"], choice=s["choice"]))
     return rows

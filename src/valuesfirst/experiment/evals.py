@@ -32,6 +32,11 @@ class ForcedChoiceEval(_Strict):
         default_factory=lambda: ["agree", "train_domain"],
         description="other item sets reported alongside as <name>.<set> (default agree, train_domain)",
     )
+    normalize: Literal["mean", "sum"] = Field(
+        "mean",
+        description="compare options by mean log-probability per token (default mean: length-fair) or by "
+        "the sum (favours the shorter option; the embedded world's options have equal lengths)",
+    )
     batch_size: int = Field(64, ge=1, description="sequences scored per forward pass (default 64)")
 
 

@@ -70,7 +70,7 @@ def _forced_choice(
     rows = forced_choice_items(suite, items)
     model, tokenizer = _model(source, lineage)
     check_items_fit(model, tokenizer, rows, "forced-choice")
-    scored = score_items(model, tokenizer, rows, batch_size=suite.batch_size)
+    scored = score_items(model, tokenizer, rows, batch_size=suite.batch_size, normalize=suite.normalize)
     write_jsonl(out / "scores.jsonl", scored)
     rates = set_rates(scored)
     write_json(out / "rates.json", rates)

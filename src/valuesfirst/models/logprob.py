@@ -40,11 +40,26 @@ def check_items_fit(model: Any, tokenizer: Any, items: list[dict[str, Any]], wha
     check_lengths(lengths, limit, f"{what} item", field="items")
 
 
+_TIE_TOLERANCE = 1e-6  # relative: a few float32 ulps (~1.2e-7 each) of rounding, nothing a model prefers
+
+
 @torch.no_grad()
 def score_items(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[dict], batch_size: int = 64
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[dict],
+    batch_size: int = 64,
+    normalize: str = "sum",
 ) -> list[dict]:
-    """Score every item; returns one row per item with both log-probabilities, the choice and the outcome."""
+    """Score every item; returns one row per item with both log-probabilities, the choice and the outcome.
+
+    ``normalize``: ``sum`` compares the options' summed log-probabilities, which favours the option with
+    fewer tokens whatever the model prefers; ``mean`` compares the mean log-probability per option token
+    (length-normalised), the fair comparison when options differ in length. ``logp`` holds the compared
+    scores and ``n_tokens`` each option's token count.
+    """
+    if normalize not in ("sum", "mean"):
+        raise ValueError(f"normalize must be 'sum' or 'mean', not {normalize!r}")
     seqs: list[tuple[int, int, list[int], int]] = []  # (item index, option index, ids, n continuation tokens)
     for i, item in enumerate(items):
         ctx = tokenizer(prompt_text(tokenizer, item), add_special_tokens=False)["input_ids"]
@@ -54,6 +69,7 @@ def score_items(
                 raise ValueError(f"item {item.get('id')}: option {option!r} encodes to no tokens")
             seqs.append((i, j, list(ctx) + list(cont), len(cont)))
     logps = [[math.nan, math.nan] for _ in items]
+    n_tokens = [[0, 0] for _ in items]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
     model.eval()
@@ -79,15 +95,20 @@ def score_items(
         token_lp = torch.log_softmax(picked, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         k = 0
         for i, j, _, n_cont in chunk:
-            logps[i][j] = float(token_lp[k : k + n_cont].sum())
+            total = float(token_lp[k : k + n_cont].sum())
+            logps[i][j] = total if normalize == "sum" else total / n_cont
+            n_tokens[i][j] = n_cont
             k += n_cont
         del logits
     if was_training:
         model.train()
     out = []
-    for item, (a, b) in zip(items, logps, strict=True):
+    for item, (a, b), lengths in zip(items, logps, n_tokens, strict=True):
         target = int(item["target"])
         lp_t, lp_o = (a, b) if target == 0 else (b, a)
+        # Options the model scores the same (to float32 rounding: a uniform-logits model, identical option
+        # texts) are a tie, worth half a success, never a win for whichever comes first.
+        tie = abs(a - b) <= _TIE_TOLERANCE * max(1.0, abs(a), abs(b))
         choice = 0 if a >= b else 1
         out.append(
             {
@@ -95,8 +116,10 @@ def score_items(
                 "set": item.get("set"),
                 "pair_id": item.get("pair_id", item.get("id")),
                 "logp": [a, b],
+                "n_tokens": lengths,
                 "choice": choice,
-                "success": choice == target,
+                "success": choice == target and not tie,
+                "tie": tie,
                 "soft": 1.0 / (1.0 + math.exp(-(lp_t - lp_o))),
             }
         )
@@ -109,7 +132,7 @@ def pair_scores(scored: Sequence[dict], set_name: str) -> tuple[list[str], list[
     soft: dict[str, list[float]] = defaultdict(list)
     for row in scored:
         if row["set"] == set_name:
-            hard[row["pair_id"]].append(1.0 if row["success"] else 0.0)
+            hard[row["pair_id"]].append(0.5 if row.get("tie") else 1.0 if row["success"] else 0.0)
             soft[row["pair_id"]].append(row["soft"])
     ids = sorted(hard)
     return ids, [sum(hard[k]) / len(hard[k]) for k in ids], [sum(soft[k]) / len(soft[k]) for k in ids]
