@@ -106,8 +106,10 @@ def main() -> None:
         results: dict[str, Any] = {}
         for stage in ("msm", "aft"):
             r = {"valuesfirst": ours(root, data, stage)}
+            print(stage, "valuesfirst", json.dumps(r["valuesfirst"]), flush=True)
             for setting in ("default", "packed_bfd", "packed_wrapped"):
                 r[f"trl_{setting}"] = trl(root, data, stage, setting)
+                print(stage, f"trl_{setting}", json.dumps(r[f"trl_{setting}"]), flush=True)
             best = max(v["tokens_per_s"] for k, v in r.items() if k in ("trl_default", "trl_packed_bfd"))
             r["ratio_vs_trl_default"] = round(
                 r["valuesfirst"]["tokens_per_s"] / r["trl_default"]["tokens_per_s"], 2

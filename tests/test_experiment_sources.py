@@ -190,3 +190,17 @@ def test_preview_prices_a_paid_backend_without_calling_it(tmp_path: Path, monkey
     assert "msm_data[A]" in text and "msm_data[B]" in text
     assert "projected generation cost of the experiment: $" in text or "cost unknown" in text
     assert "training stages" in text and not (tmp_path / "run" / "stages").exists()
+
+
+def test_set_overrides_fields_and_names_a_wrong_one(copied: Path) -> None:
+    from valuesfirst.experiment.config import parse_overrides
+
+    exp = load_experiment(
+        copied / "experiment.yaml", overrides=parse_overrides(["stages.msm.steps=7", "seeds=[3]"])
+    )
+    assert exp.config.stages["msm"].steps == 7 and exp.config.seeds == [3]
+    assert exp.config.model.path == str(copied / "model")  # paths still resolve against the file
+    bad = invoke(["run", str(copied / "experiment.yaml"), "--set", "stages.msm.stepz=3", "--preview"])
+    assert bad.exit_code == 2 and "--set stages.msm.stepz" in " ".join(bad.output.split()), bad.output
+    malformed = invoke(["run", str(copied / "experiment.yaml"), "--set", "seeds"])
+    assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output

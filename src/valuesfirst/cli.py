@@ -45,13 +45,14 @@ def _run_experiment(
     quick: bool,
     require_claims: list[str] | None = None,
     preview: bool = False,
+    overrides: list[str] | None = None,
 ) -> dict | None:
-    from valuesfirst.experiment.config import load_experiment
+    from valuesfirst.experiment.config import load_experiment, parse_overrides
     from valuesfirst.experiment.preflight import preflight
     from valuesfirst.experiment.runner import Runner
 
     try:
-        exp = load_experiment(config, quick=quick)
+        exp = load_experiment(config, quick=quick, overrides=parse_overrides(overrides or []))
         known = [c.id for c in exp.config.claims]
         unknown = [c for c in require_claims or [] if c not in known]
         if unknown:  # checked before any work, not after a 15-minute run
@@ -160,9 +161,13 @@ def run(
     preview: Annotated[
         bool, typer.Option(help="project the generation cost and the grid; run nothing, call nothing")
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a config field, e.g. --set stages.msm.steps=40 (repeatable)"),
+    ] = None,
 ) -> None:
     """Run an experiment: every stage not already finished with the same inputs, then the report."""
-    _run_experiment(config, out, quick, preview=preview)
+    _run_experiment(config, out, quick, preview=preview, overrides=set_)
 
 
 @app.command()

@@ -262,10 +262,49 @@ def _resolved_paths(config: ExperimentConfig, base: Path) -> ExperimentConfig:
     return ExperimentConfig.model_validate(data)
 
 
-def load_experiment(path: Path, *, quick: bool = False) -> LoadedExperiment:
-    """Load and validate a config (its `quick:` section included); with ``quick``, apply that section."""
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["stages.msm.steps=40", "seeds=[0, 1]"]`` -> a nested dict; values are read as YAML."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(
+                Problem(None, None, "--set", f"{item!r} is not KEY=VALUE (e.g. stages.msm.steps=40)")
+            )
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            problems.append(Problem(None, None, f"--set {key}", f"value is not YAML: {e}"))
+            continue
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def load_experiment(
+    path: Path, *, quick: bool = False, overrides: dict[str, Any] | None = None
+) -> LoadedExperiment:
+    """Load and validate a config (its `quick:` section included); with ``quick``, apply that section;
+    ``overrides`` (from ``--set``) are merged last, and validated with the field they name."""
     path = Path(path)
     config = load_model(path, ExperimentConfig)
+    if overrides:
+        try:
+            config = ExperimentConfig.model_validate(deep_merge(config.model_dump(mode="json"), overrides))
+        except ValidationError as exc:
+            raise InputError(
+                [Problem(None, None, "--set " + ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+                 for e in exc.errors(include_url=False)]
+            ) from exc  # fmt: skip
     if quick and config.quick:
         merged = deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)
         try:

@@ -10,6 +10,7 @@ resumable checkpoints (removed once the run has finished, unless ``keep_checkpoi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,11 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     data = load_stage_data(cfg.data)  # field checks before any weights are loaded
     recipe = cfg.recipe
     bf16 = use_bf16(recipe)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        from accelerate.state import AcceleratorState
+
+        # One process, several runs (a notebook, tests, a benchmark): each run chooses its own precision.
+        AcceleratorState._reset_state(reset_partial_state=True)
     acc = Accelerator(
         mixed_precision="bf16" if bf16 else "no",
         gradient_accumulation_steps=recipe.grad_accum,
