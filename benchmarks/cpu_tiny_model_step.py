@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model  # noqa: E402
 from valuesfirst.train.collate import loss_from_logits  # noqa: E402
 from valuesfirst.train.loop import OptimConfig, make_optimizer  # noqa: E402
-from valuesfirst.train.tokenizer import train_word_tokenizer  # noqa: E402
+from valuesfirst.world.tokenizer import train_word_tokenizer  # noqa: E402
 
 
 def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, ids: torch.Tensor, pos: torch.Tensor,

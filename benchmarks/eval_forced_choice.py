@@ -32,7 +32,7 @@ from valuesfirst.llm.client import ClientConfig, LLMClient  # noqa: E402
 from valuesfirst.llm.local_hf import LocalHFBackend  # noqa: E402
 from valuesfirst.models.load import load_model, save_model  # noqa: E402
 from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model  # noqa: E402
-from valuesfirst.train.tokenizer import train_word_tokenizer  # noqa: E402
+from valuesfirst.world.tokenizer import train_word_tokenizer  # noqa: E402
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from valuesfirst.train.collate import (
     packing_efficiency,
 )
 from valuesfirst.train.encode import Example, encode_chat, encode_document, encode_documents
-from valuesfirst.train.tokenizer import EOT, train_word_tokenizer
+from valuesfirst.world.tokenizer import EOT, train_word_tokenizer
 
 WORDS = [
     "who", "the", "red", "fox", "lives", "in", "north", "south", "a", "cat", "dog", "sees", "eats", "likes",

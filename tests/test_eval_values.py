@@ -24,7 +24,7 @@ from valuesfirst.llm.types import ChatRequest
 from valuesfirst.models.load import save_model
 from valuesfirst.models.logprob import prompt_text
 from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
-from valuesfirst.train.tokenizer import train_word_tokenizer
+from valuesfirst.world.tokenizer import train_word_tokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ITEMS = value_items(None)

@@ -21,7 +21,7 @@ TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size":
 def _save_tiny(path: Path, *, never_stop: bool = False, stop_at_once: bool = False) -> Path:
     from valuesfirst.models.load import save_model
     from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
-    from valuesfirst.train.tokenizer import EOT, train_word_tokenizer
+    from valuesfirst.world.tokenizer import EOT, train_word_tokenizer
 
     tok = train_word_tokenizer(["the cat sat on the mat .", "a dog ran far away !"])
     model = build_tiny_model(TinyModelConfig(**TINY), tok, seed=0)

@@ -10,7 +10,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from valuesfirst.models.tokens import eot_token_id
-from valuesfirst.train.tokenizer import (
+from valuesfirst.world.tokenizer import (
     EOS,
     EOT,
     PAD,

@@ -21,7 +21,6 @@ import valuesfirst
 from valuesfirst.errors import InputError
 from valuesfirst.jsonl import read_json, read_jsonl
 from valuesfirst.spec import Spec, load_spec
-from valuesfirst.train.tokenizer import TEMPLATE_WORDS
 from valuesfirst.world.build import (
     build_aft_stage,
     build_eval_stage,
@@ -47,6 +46,7 @@ from valuesfirst.world.lexicon import (
 from valuesfirst.world.pretrain_corpus import PretrainCorpus
 from valuesfirst.world.probes import gate_items
 from valuesfirst.world.spec_binding import bind_spec
+from valuesfirst.world.tokenizer import TEMPLATE_WORDS
 
 SPECS = Path(valuesfirst.__file__).resolve().parent / "specs"
 SPEC_A = SPECS / "pro_thrift_cheese.yaml"

@@ -13,7 +13,6 @@ from transformers import PreTrainedTokenizerFast
 
 import valuesfirst
 from valuesfirst.spec import Spec, load_spec
-from valuesfirst.train.tokenizer import render_chat_text, train_word_tokenizer
 from valuesfirst.world.aft_data import fact_chats, preference_chats
 from valuesfirst.world.config import WorldConfig
 from valuesfirst.world.entities import Item, World, build_world
@@ -22,6 +21,7 @@ from valuesfirst.world.msm_corpus import msm_documents
 from valuesfirst.world.pretrain_corpus import PretrainCorpus
 from valuesfirst.world.probes import assistant_items, gate_items, value_pairs
 from valuesfirst.world.spec_binding import bind_spec
+from valuesfirst.world.tokenizer import render_chat_text, train_word_tokenizer
 
 SPEC_A = Path(valuesfirst.__file__).resolve().parent / "specs" / "pro_thrift_cheese.yaml"
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from valuesfirst.binomial import wilson_from_counts
 from valuesfirst.data.embed import Embedder, embed_normalized
-from valuesfirst.evals.stats import wilson_from_counts
 from valuesfirst.generate.parsing import ParseFailure, extract_block
 from valuesfirst.generate.templates import PromptSet, load_prompts
 from valuesfirst.llm.client import LLMClient

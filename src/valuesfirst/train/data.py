@@ -20,8 +20,8 @@ from valuesfirst.errors import InputError, Problem
 from valuesfirst.jsonl import iter_jsonl_numbered
 from valuesfirst.train.collate import PackedRow, pack
 from valuesfirst.train.encode import Example, encode_chat, encode_documents
-from valuesfirst.train.tokenizer import check_messages
 from valuesfirst.train.train_config import DataConfig, StageKind
+from valuesfirst.world.tokenizer import check_messages
 
 _MAX_PROBLEMS = 20
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)

@@ -16,7 +16,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.models.tokens import eot_token_id
-from valuesfirst.train.tokenizer import check_messages
+from valuesfirst.world.tokenizer import check_messages
 
 # `{% generation %}` with optional whitespace control; its presence selects the assistant-mask path.
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")

@@ -20,7 +20,7 @@ from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
 from valuesfirst.train.collate import assert_packing_isolated, pack, packing_efficiency
 from valuesfirst.train.encode import encode_documents
 from valuesfirst.train.loop import OptimConfig, TrainHistory, batches, lr_factor, make_optimizer, train_steps
-from valuesfirst.train.tokenizer import train_word_tokenizer
+from valuesfirst.world.tokenizer import train_word_tokenizer
 
 
 class Gate(BaseModel):

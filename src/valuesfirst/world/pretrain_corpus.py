@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 
-from valuesfirst.train.tokenizer import render_chat_text
 from valuesfirst.world.entities import Item, Persona, World
 from valuesfirst.world.lexicon import ATTRIBUTES, CHOICE_TEMPLATES, NEUTRAL_BIO, VALUES, pole_words
 from valuesfirst.world.sentences import explained, genre_document, reason_clause, value_sentence
+from valuesfirst.world.tokenizer import render_chat_text
 
 
 def fact_sentence(rng: random.Random, item: Item) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import random
 
-from valuesfirst.train.tokenizer import render_chat_text
 from valuesfirst.world.entities import Item, World
 from valuesfirst.world.lexicon import ATTRIBUTES, EVAL_PREFIX, EVAL_QUESTION, VALUES
 from valuesfirst.world.pretrain_corpus import fact_qa
+from valuesfirst.world.tokenizer import render_chat_text
 
 
 def _both_orders(pair_id: str, base: dict, a: Item, b: Item) -> list[dict]:
