@@ -204,3 +204,30 @@ def test_set_overrides_fields_and_names_a_wrong_one(copied: Path) -> None:
     assert bad.exit_code == 2 and "--set stages.msm.stepz" in " ".join(bad.output.split()), bad.output
     malformed = invoke(["run", str(copied / "experiment.yaml"), "--set", "seeds"])
     assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output
+
+
+def test_generation_suite_in_an_experiment_excludes_and_counts_what_it_cannot_parse(
+    copied: Path, tmp_path: Path
+) -> None:
+    # A random tiny model never writes <answer>A</answer>: every sample is excluded and counted, nothing is
+    # scored as a choice, and a claim on that metric is "not testable" rather than a number.
+    cfg = yaml.safe_load((copied / "experiment.yaml").read_text())
+    cfg["conditions"] = [c for c in cfg["conditions"] if c["name"] in ("base", "msm_a_aft", "msm_b_aft")]
+    cfg["seeds"] = [0]
+    cfg["eval"]["suites"].append(
+        {"suite": "values", "items": "pairs.jsonl", "max_tokens": 6, "temperature": 0}
+    )
+    cfg["claims"].append({"kind": "gap", "id": "served", "title": "served choice", "a": "msm_a_aft",
+                          "b": "msm_b_aft", "metric": "values.value_aligned"})  # fmt: skip
+    path = write(copied / "served.yaml", cfg)
+    out = tmp_path / "run"
+    result = invoke(["run", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    counts = res["metrics"]["values.value_aligned"]
+    assert counts["units"] == 0 and sum(counts["excluded_samples"].values()) == 3 * 24
+    served = next(c for c in res["claims"] if c["id"] == "served")
+    assert served["holds"] is None and "no unit scored" in served["reason"]
+    assert res["claims"][0]["metric"] == "choice"
+    (stage,) = [p for p in (out / "stages").glob("eval-*") if (p / "transcripts.jsonl").is_file()][:1]
+    assert not (stage / "_model").exists()  # the merged copy served for generation is not kept

@@ -31,11 +31,10 @@ def per_seed_scores(
     for metric in metrics:
         suite = metric.split(".", 1)[0]
         cells = {k: loaded.setdefault(p, read_json(p / UNITS)) for k, p in runs[suite].items()}
-        per_cell = {k: v["units"].get(metric) for k, v in cells.items()}
-        if any(v is None for v in per_cell.values()):
-            continue
-        all_units = set().union(*(set(v) for v in per_cell.values() if v is not None))
-        common = sorted(set.intersection(*(set(v) for v in per_cell.values() if v is not None)))
+        # A metric an eval stage does not list had every sample excluded there: no unit, counted below.
+        per_cell = {k: v["units"].get(metric, {}) for k, v in cells.items()}
+        all_units = set().union(*(set(v) for v in per_cell.values()))
+        common = sorted(set.intersection(*(set(v) for v in per_cell.values())))
         excluded: dict[str, int] = {}
         for v in cells.values():
             for reason, n in v.get("excluded", {}).get(metric, {}).items():
@@ -49,7 +48,6 @@ def per_seed_scores(
             continue
         table: dict[str, dict[int, list[float]]] = {}
         for (cond, seed), scores in per_cell.items():
-            assert scores is not None
             table.setdefault(cond, {})[seed] = [scores[u] for u in common]
         out[metric] = table
     return out, counts
@@ -59,8 +57,11 @@ def metric_names(cfg: ExperimentConfig, runs: Mapping[str, Runs]) -> list[str]:
     """Every metric the eval stages reported, the headline first."""
     names: list[str] = []
     for suite in cfg.eval.names():
-        first = next(iter(runs[suite].values()))
-        names += sorted(read_json(first / UNITS)["units"])
+        found: set[str] = set()
+        for path in runs[suite].values():
+            data = read_json(path / UNITS)
+            found |= set(data["units"]) | set(data.get("excluded", {}))
+        names += sorted(found)
     head = cfg.eval.headline
     return [head] + [n for n in names if n != head and not n.endswith(".soft")]
 
