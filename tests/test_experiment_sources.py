@@ -231,3 +231,19 @@ def test_generation_suite_in_an_experiment_excludes_and_counts_what_it_cannot_pa
     assert res["claims"][0]["metric"] == "choice"
     (stage,) = [p for p in (out / "stages").glob("eval-*") if (p / "transcripts.jsonl").is_file()][:1]
     assert not (stage / "_model").exists()  # the merged copy served for generation is not kept
+
+
+def test_variants_are_validated_and_applied_by_name(copied: Path, tmp_path: Path) -> None:
+    from valuesfirst.errors import InputError
+
+    cfg = yaml.safe_load((copied / "experiment.yaml").read_text())
+    cfg["variants"] = {"one_seed": {"seeds": [5]}}
+    path = write(copied / "variants.yaml", cfg)
+    assert load_experiment(path, variants=["one_seed"]).config.seeds == [5]
+    assert load_experiment(path).config.seeds == [0, 1]
+    with pytest.raises(InputError, match="no variant 'full'"):
+        load_experiment(path, variants=["full"])
+    cfg["variants"] = {"broken": {"stages": {"msm": {"stepz": 3}}}}
+    bad = write(tmp_path / "bad.yaml", cfg)
+    result = invoke(["run", str(bad), "--preview"])
+    assert result.exit_code == 2 and "variants.broken.stages.msm.stepz" in result.output, result.output

@@ -46,13 +46,16 @@ def _run_experiment(
     require_claims: list[str] | None = None,
     preview: bool = False,
     overrides: list[str] | None = None,
+    variants: list[str] | None = None,
 ) -> dict | None:
     from valuesfirst.experiment.config import load_experiment, parse_overrides
     from valuesfirst.experiment.preflight import preflight
     from valuesfirst.experiment.runner import Runner
 
     try:
-        exp = load_experiment(config, quick=quick, overrides=parse_overrides(overrides or []))
+        exp = load_experiment(
+            config, quick=quick, overrides=parse_overrides(overrides or []), variants=variants
+        )
         known = [c.id for c in exp.config.claims]
         unknown = [c for c in require_claims or [] if c not in known]
         if unknown:  # checked before any work, not after a 15-minute run
@@ -62,7 +65,8 @@ def _run_experiment(
     except InputError as e:
         _fail(e)
         raise  # unreachable; keeps type checkers calm
-    run_dir = out or Path("runs") / (exp.config.name + ("-quick" if quick else ""))
+    suffix = "".join(f"-{v}" for v in variants or []) + ("-quick" if quick else "")
+    run_dir = out or Path("runs") / (exp.config.name + suffix)
     console.rule(f"[bold]{exp.config.title}")
     console.print(f"config: {exp.path}{'  (--quick)' if quick else ''}\nrun dir: {run_dir.resolve()}")
     for line in experiment_summary(exp):
@@ -165,9 +169,12 @@ def run(
         list[str] | None,
         typer.Option("--set", help="override a config field, e.g. --set stages.msm.steps=40 (repeatable)"),
     ] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option(help="apply a named `variants:` section of the config (repeatable)")
+    ] = None,
 ) -> None:
     """Run an experiment: every stage not already finished with the same inputs, then the report."""
-    _run_experiment(config, out, quick, preview=preview, overrides=set_)
+    _run_experiment(config, out, quick, preview=preview, overrides=set_, variants=variant)
 
 
 @app.command()

@@ -82,29 +82,43 @@ class ExperimentConfig(BaseModel):
     quick: dict[str, Any] | None = Field(
         None, description="overrides merged over this config by --quick; validated on every load"
     )
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named override sets chosen with --variant NAME (e.g. `full:` adding conditions); "
+        "validated on every load like `quick:`",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _check_quick(cls, data: Any) -> Any:
-        """Validate the config with its `quick:` overrides merged in, so a typo there is never silent."""
-        if not isinstance(data, dict) or not isinstance(data.get("quick"), dict):
+        """Validate the config with each override section merged in, so a typo there is never silent."""
+        if not isinstance(data, dict):
             return data
-        quick = data["quick"]
-        merged = deep_merge({k: v for k, v in data.items() if k != "quick"}, quick)
-        try:
-            cls.model_validate(merged)
-        except ValidationError as exc:
-            # Errors at a path the quick section sets are reported there; the others also exist without
-            # the overrides and are reported by the normal validation of the same data.
-            details = [
-                InitErrorDetails(
-                    type=err["type"], loc=("quick", *err["loc"]), input=err["input"], ctx=err.get("ctx", {})
-                )
-                for err in exc.errors(include_url=False)
-                if _has_path(quick, tuple(err["loc"]))
-            ]
-            if details:  # keep pydantic's error types, so messages (and "did you mean") stay the same
-                raise ValidationError.from_exception_data("ExperimentConfig", details) from None
+        sections: list[tuple[tuple[str, ...], Any]] = [(("quick",), data.get("quick"))]
+        variants = data.get("variants")
+        if isinstance(variants, dict):
+            sections += [(("variants", str(k)), v) for k, v in variants.items()]
+        base = {k: v for k, v in data.items() if k not in ("quick", "variants")}
+        for where, over in sections:
+            if not isinstance(over, dict):
+                continue
+            try:
+                cls.model_validate(deep_merge(base, over))
+            except ValidationError as exc:
+                # Errors at a path the section sets are reported there; the others also exist without
+                # the overrides and are reported by the normal validation of the same data.
+                details = [
+                    InitErrorDetails(
+                        type=err["type"],
+                        loc=(*where, *err["loc"]),
+                        input=err["input"],
+                        ctx=err.get("ctx", {}),
+                    )
+                    for err in exc.errors(include_url=False)
+                    if _has_path(over, tuple(err["loc"]))
+                ]
+                if details:  # keep pydantic's error types, so messages (and "did you mean") stay the same
+                    raise ValidationError.from_exception_data("ExperimentConfig", details) from None
         return data
 
     @model_validator(mode="after")
@@ -234,6 +248,7 @@ class LoadedExperiment(BaseModel):
     path: Path
     spec_paths: dict[str, Path]
     quick: bool = False
+    variants: list[str] = Field(default_factory=list)
 
 
 def _resolve(base: Path, p: Path) -> Path:
@@ -291,7 +306,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def load_experiment(
-    path: Path, *, quick: bool = False, overrides: dict[str, Any] | None = None
+    path: Path,
+    *,
+    quick: bool = False,
+    overrides: dict[str, Any] | None = None,
+    variants: list[str] | None = None,
 ) -> LoadedExperiment:
     """Load and validate a config (its `quick:` section included); with ``quick``, apply that section;
     ``overrides`` (from ``--set``) are merged last, and validated with the field they name."""
@@ -305,13 +324,25 @@ def load_experiment(
                 [Problem(None, None, "--set " + ".".join(str(x) for x in e["loc"]), str(e["msg"]))
                  for e in exc.errors(include_url=False)]
             ) from exc  # fmt: skip
-    if quick and config.quick:
-        merged = deep_merge(config.model_dump(mode="json", exclude={"quick"}), config.quick)
+    sections = [(f"variants.{v}", config.variants.get(v)) for v in variants or []]
+    if quick:
+        sections.append(("quick", config.quick))
+    for name, over in sections:
+        if over is None:
+            if name != "quick":
+                known = sorted(config.variants)
+                raise InputError.single(
+                    f"no variant {name.split('.', 1)[1]!r} (known: {known})", field="--variant"
+                )
+            continue
+        merged = deep_merge(config.model_dump(mode="json", exclude={"quick", "variants"}), over)
         try:
-            config = ExperimentConfig.model_validate(merged)
+            config = ExperimentConfig.model_validate(
+                {**merged, "quick": config.quick, "variants": config.variants}
+            )
         except ValidationError as exc:  # only errors the overrides cause in combination with the rest
             raise InputError(
-                [Problem(str(path), None, f"quick ({e['loc']})", str(e["msg"])) for e in exc.errors()]
+                [Problem(str(path), None, f"{name} ({e['loc']})", str(e["msg"])) for e in exc.errors()]
             ) from exc
     base = path.resolve().parent
     config = _resolved_paths(config, base)
@@ -324,4 +355,6 @@ def load_experiment(
         spec_paths[label] = p
     if problems:
         raise InputError(problems)
-    return LoadedExperiment(config=config, path=path.resolve(), spec_paths=spec_paths, quick=quick)
+    return LoadedExperiment(
+        config=config, path=path.resolve(), spec_paths=spec_paths, quick=quick, variants=list(variants or [])
+    )
