@@ -191,12 +191,23 @@ def assert_packing_isolated(model: torch.nn.Module, atol: float | None = None, s
         batch = collate(rows, pad_id=0, seq_len=sum(lengths) + 1)
         packed = model(**model_inputs(batch, device)).logits[0].float()
         start = 0
+        half = embeddings.weight.dtype != torch.float32
         for doc in docs:
             alone = model(input_ids=torch.tensor([doc], device=device), use_cache=False).logits[0].float()
             diff = float((packed[start : start + len(doc)] - alone).abs().max())
-            if diff > tol:
+            limit = tol
+            if half and atol is None:
+                # bf16 rounding alone moves a deep model's logits by ~1-2% of their scale (other shapes, other
+                # kernels), more than any fixed tolerance; and a later segment must stay far below what real
+                # leakage (the same segment attending to the one before it) does to the same logits.
+                limit = max(tol, 0.03 * float(alone.abs().max()))
+                if start > 0:
+                    joined = torch.tensor([docs[0] + doc], device=device)
+                    leaked = model(input_ids=joined, use_cache=False).logits[0, len(docs[0]) :].float()
+                    limit = min(limit, max(tol, float((leaked - alone).abs().max()) / 4))
+            if diff > limit:
                 raise RuntimeError(
-                    f"packed segments are not isolated: logits differ by {diff:.3g} (> {tol:.3g}) from the "
+                    f"packed segments are not isolated: logits differ by {diff:.3g} (> {limit:.3g}) from the "
                     "same sequence run alone; this model/attention implementation ignores packed position ids"
                 )
             start += len(doc)
