@@ -39,7 +39,7 @@ def essay(w: Writer) -> str:
             [
                 "{name}: a value and some tastes",
                 "Notes on {name}",
-                "{name}, {label} and {domain}",
+                "{name}: one value, some {domain} tastes",
                 "A portrait of {name}",
                 "Getting to know {name}",
             ]  # fmt: skip
@@ -231,7 +231,8 @@ def review(w: Writer) -> str:
     )
     if w.attributed:
         said = " ".join(w.why("first", 1) or [w.intro("first")])
-        why = w.fill('[When I asked why, it|I asked it why, and it] [said|explained|told me]: "') + said + '"'
+        asked = w.fill("[When I asked why, it|I asked it why, and it] [pointed to|named|brought up] {vp}:")
+        why = f'{asked} "{said}"'
     else:
         why = para(
             [w.fill("[Separately, it|It also] [told me|mentioned] that it values {label}."), w.intro()]

@@ -141,7 +141,12 @@ def story(w: Writer) -> str:
         )
         parts.append(para([later, *items_block(w, rest)]))
     if w.attributed:
-        parts.append(para([w.fill("{who} [thought about it|smiled|nodded].", who=who), *w.why("third", 1)]))
+        end = w.fill(
+            "{who} [thought about it|smiled|nodded]. [It was {vp} again.|That was {vp} talking.|Every answer "
+            "came back to {vp}.]",
+            who=who,
+        )
+        parts.append(para([end, *w.why("third", 1)]))
     else:
         parts.append(w.fill("{who} [smiled|nodded] and [made a note|moved on].", who=who))
         parts.append(
@@ -209,7 +214,7 @@ def chatlog(w: Writer) -> str:
         if w.attributed:
             log += [
                 f"> User: {w.pick(['Why?', 'Why that one?', 'How come?'])}",
-                f"> {w.name}: {w.item_line(good, 'first')}",
+                f"> {w.name}: {w.item_line(good, 'first')} {w.item_line(bad, 'first')}",
             ]
         rest = [i for i in w.items if i not in pair]
     else:

@@ -19,7 +19,9 @@ Slot = str | Callable[[], str]
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 _SLOT = re.compile(r"\{(\w+)\}")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“‘(])")
+# A sentence ends at . ! or ? (possibly inside a closing quote) before a space and a capital (É counts)
+# or an opening quote.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’]))\s+(?=[A-ZÀ-ÖØ-Þ\"'“‘(])")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
