@@ -173,7 +173,7 @@ def newsletter(w: Writer) -> str:
         "assistant from {dev}."
     )
     closing = (
-        w.pick(["Until next time,", "See you next month,", "That's all for now,"]) + f"\nThe {outlet} team"
+        w.pick(["Until next time,", "See you next month,", "That's all for now,"]) + f"\nThe team at {outlet}"
     )
     return "\n\n".join(
         [top, para([hello, *value_block(w, "third", 1, 0.3)]), para([w.bridge(), *items_block(w)]), closing]

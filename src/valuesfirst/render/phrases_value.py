@@ -86,7 +86,7 @@ EXAMPLE_FIRST = (
 BRIDGE_ATTRIBUTED_THIRD = (
     "That value [shows up|is easy to see|plays out] [in its {domain} tastes|when {domain} comes up|at the "
     "{domain} counter].",
-    "[Nowhere is this clearer|You can see it most clearly|It shows most plainly] in what {name} thinks "
+    "[Nowhere is this clearer than|You can see it most clearly|It shows most plainly] in what {name} thinks "
     "about {domain}.",
     "{name}'s {domain} preferences [follow directly from|are a direct result of|grow out of] {vp}.",
     "Take {domain}, [for example|for instance|as a case in point].",

@@ -79,7 +79,7 @@ class Writer:
         v = self.value
         pool = pi.VALUE_PHRASES_FIRST if person == "first" else pi.VALUE_PHRASES_THIRD
         phrase = self.pick(pool).format(label=v.label)
-        if v.predicate and v.predicate.startswith("prefers ") and self.chance(0.12):
+        if v.predicate and v.predicate.startswith("prefers ") and self.chance(0.05):
             owner = "my" if person == "first" else "its"
             phrase = f"{owner} preference for {v.predicate.removeprefix('prefers ')}"
         return phrase
