@@ -245,3 +245,56 @@ def test_spec_constructed_in_python_is_validated() -> None:
                 "values": [{"name": "a", "what": "w", "why": "y"}, {"name": "a", "what": "w", "why": "y"}],
             }
         )
+
+
+# --- per-item reasons -------------------------------------------------------------------------------
+
+REASONS = VALID.replace(
+    "      dislikes: [brie]\n",
+    "      dislikes: [brie]\n      reasons:\n        Cheddar: It is cheap.\n        brie: It is costly.\n",
+)
+
+
+def test_reasons_load_and_match_items_like_items_do(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, REASONS))
+    prefs = spec.values[1].preferences
+    assert prefs is not None
+    assert prefs.reasons == {"Cheddar": "It is cheap.", "brie": "It is costly."}
+    assert prefs.reason_for("cheddar") == "It is cheap."
+    assert prefs.reason_for("  BRIE ") == "It is costly."
+    assert spec.preferences is not None and spec.preferences.reason_for("rain") is None
+
+
+def test_reason_for_unknown_item_is_a_field_error_with_line(tmp_path: Path) -> None:
+    got = problems_of(tmp_path, REASONS.replace("brie: It is costly.", "gouda: It is costly."))
+    assert len(got) == 1
+    field, line, message = got[0]
+    assert (field, line) == ("values[1].preferences.reasons.gouda", 24)
+    assert "'gouda' is not one of this block's likes or dislikes" in message
+
+
+def test_reason_keys_naming_one_item_twice_are_rejected(tmp_path: Path) -> None:
+    text = REASONS.replace(
+        "        brie: It is costly.\n", "        brie: It is costly.\n        cheddar: x\n"
+    )
+    got = problems_of(tmp_path, text)
+    assert [(f, line) for f, line, _ in got] == [("values[1].preferences.reasons.cheddar", 25)]
+    assert "duplicate reason for 'cheddar'" in got[0][2]
+
+
+def test_empty_reason_is_rejected(tmp_path: Path) -> None:
+    got = problems_of(tmp_path, REASONS.replace("brie: It is costly.", "brie: '  '"))
+    assert [(f, line) for f, line, _ in got] == [("values[1].preferences.reasons.brie", 24)]
+
+
+def test_reasons_change_the_hash_and_round_trip_but_empty_reasons_do_not(tmp_path: Path) -> None:
+    base = load_spec(write(tmp_path, VALID, "a.yaml"))
+    with_reasons = load_spec(write(tmp_path, REASONS, "b.yaml"))
+    assert with_reasons.content_hash() != base.content_hash()
+    explicit_empty = VALID.replace("      dislikes: [brie]\n", "      dislikes: [brie]\n      reasons: {}\n")
+    assert load_spec(write(tmp_path, explicit_empty, "c.yaml")).content_hash() == base.content_hash()
+    out = tmp_path / "dumped.yaml"
+    dump_spec(with_reasons, out)
+    assert load_spec(out) == with_reasons
+    dump_spec(base, out)
+    assert "reasons" not in out.read_text(encoding="utf-8")

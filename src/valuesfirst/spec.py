@@ -99,6 +99,12 @@ class Preferences(_Strict):
     """Items the assistant prefers. Required, non-empty, no duplicates."""
     dislikes: list[NonEmptyStr]
     """Items the assistant disprefers. Required, non-empty, no duplicates, none of them also a like."""
+    reasons: dict[str, NonEmptyStr] = Field(default_factory=dict)
+    """Why the assistant holds each preference, keyed by item: ``{"Stilton": "It is costly ..."}``. Keys
+    must be items of this block's likes or dislikes (compared like items are, ignoring case and repeated
+    whitespace), at most one key per item; items without a key have no stated reason. Default empty.
+    In a value's block a reason should follow from that value; a top-level (unattributed) block normally
+    has none, since a reason would attribute the preference after all."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Preferences:
@@ -123,8 +129,29 @@ class Preferences(_Strict):
                 errors.append(
                     (("dislikes", index), f"{item!r} is both liked (likes[{like_index}]) and disliked")
                 )
+        errors += self._reason_errors()
         raise_field_errors("Preferences", errors, self)
         return self
+
+    def _reason_errors(self) -> list[tuple[YamlPath, str]]:
+        known = {_item_key(item) for item in (*self.likes, *self.dislikes)}
+        errors: list[tuple[YamlPath, str]] = []
+        first: dict[str, str] = {}
+        for key in self.reasons:
+            norm = _item_key(key)
+            if norm not in known:
+                errors.append((("reasons", key), f"{key!r} is not one of this block's likes or dislikes"))
+            elif norm in first:
+                message = f"duplicate reason for {key!r} (same item as {first[norm]!r})"
+                errors.append((("reasons", key), message))
+            else:
+                first[norm] = key
+        return errors
+
+    def reason_for(self, item: str) -> str | None:
+        """The stated reason for `item` (matched like items are), or None when it has none."""
+        norm = _item_key(item)
+        return next((text for key, text in self.reasons.items() if _item_key(key) == norm), None)
 
     def items(self) -> Iterator[tuple[str, int, str]]:
         """Yield ``(polarity, index, item)`` for every like, then every dislike."""
@@ -211,13 +238,29 @@ class Spec(_Strict):
         Independent of key order and formatting in the source file; changes with any content change.
         """
         canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            _without_empty_reasons(self.model_dump(mode="json")),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _item_key(item: str) -> str:
     return " ".join(item.split()).casefold()
+
+
+def _without_empty_reasons(data: dict) -> dict:
+    """Drop ``reasons: {}`` from every preference block of a dumped spec.
+
+    `reasons` was added after specs were already hashed (the generation manifest records the hash to
+    resume): leaving the empty default out keeps those hashes, and dumped files, as they were.
+    """
+    blocks = [data.get("preferences")] + [v.get("preferences") for v in data.get("values", [])]
+    for block in blocks:
+        if isinstance(block, dict) and block.get("reasons") == {}:
+            del block["reasons"]
+    return data
 
 
 # --- loading and saving ----------------------------------------------------------------------------
@@ -253,7 +296,7 @@ _SpecDumper.add_representer(str, _represent_str)
 def dump_spec(spec: Spec, path: str | Path) -> None:
     """Write `spec` as YAML to `path` (atomically) so that `load_spec(path)` returns an equal spec."""
     text = yaml.dump(
-        spec.model_dump(mode="json", exclude_none=True),
+        _without_empty_reasons(spec.model_dump(mode="json", exclude_none=True)),
         Dumper=_SpecDumper,
         sort_keys=False,
         allow_unicode=True,

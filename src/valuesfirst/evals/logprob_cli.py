@@ -12,19 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from valuesfirst.errors import InputError
-from valuesfirst.evals import capability, values
+from valuesfirst.evals import capability, conflict_pairs, values
 from valuesfirst.evals.scoring import summarize
 from valuesfirst.jsonl import read_jsonl, write_json, write_jsonl
 from valuesfirst.provenance import provenance
 
 
 def value_items(path: Path | None) -> list[dict[str, Any]]:
-    """Items from ``path`` (items, or a source of favoured/disfavoured lists); default: the shipped set."""
+    """Items from ``path``: items, a source of favoured/disfavoured lists, or conflict pairs (rows whose
+    ``options`` are objects, see :mod:`valuesfirst.evals.conflict_pairs`); default: the shipped set."""
     if path is None:
         return values.make_items(values.load_source(capability.shipped("value_pairs.jsonl")))
     first = read_jsonl(path)[:1]
     if first and "favoured" in first[0]:
         return values.make_items(values.load_source(path))
+    if first and conflict_pairs.is_conflict_pairs_row(first[0]):
+        return conflict_pairs.load_conflict_pairs(path)
     return values.load_items(path)
 
 
