@@ -50,6 +50,12 @@ def _preferences_lines(prefs: Preferences) -> list[str]:
     ]
 
 
+def _reasons_lines(prefs: Preferences) -> list[str]:
+    """Each item's own reason (values_explained only: the reasons ARE the attribution)."""
+    lines = [f"- {item}: {prefs.reason_for(item)}" for _, _, item in prefs.items() if prefs.reason_for(item)]
+    return ["", "Why each one:", ""] + lines if lines else []
+
+
 def _quote(text: str) -> list[str]:
     # Prefix every line so multi-line prompts stay inside the Markdown blockquote.
     return [f"> {line}".rstrip() for line in text.splitlines()]
@@ -74,6 +80,7 @@ def render_values_explained(spec: Spec) -> str:
         if value.preferences is not None:
             out += ["", f"**Preferences that follow from {value.name}.**", ""]
             out += _preferences_lines(value.preferences)
+            out += _reasons_lines(value.preferences)
     if spec.preferences is not None:
         out += ["", "## Stated preferences", ""] + _preferences_lines(spec.preferences)
     return "\n".join(out) + "\n"

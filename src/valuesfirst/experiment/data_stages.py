@@ -26,6 +26,9 @@ from valuesfirst.experiment.sources import (
     JsonlAft,
     JsonlMsm,
     JsonlReplay,
+    RenderAft,
+    RenderMsm,
+    RenderReplay,
     WorldAft,
     WorldMsm,
     WorldReplay,
@@ -49,6 +52,11 @@ def build_msm(
         return wb.build_msm_stage(world_cfg, spec_path, source.docs, 0, out)
     if isinstance(source, JsonlMsm):
         rows = read_checked(source.files[label], ("text",), f"data.msm.files.{label}")
+    elif isinstance(source, RenderMsm):
+        from valuesfirst.render import render_documents
+        from valuesfirst.spec import load_spec
+
+        rows = render_documents(load_spec(spec_path), source.docs, source.seed)
     else:
         assert isinstance(source, GenerateMsm)
         rows = read_jsonl(_generate("msm", source, spec_path, work, log))
@@ -63,6 +71,11 @@ def build_aft(source: Any, spec_path: Path, world_cfg: Any, work: Path, out: Pat
     if isinstance(source, JsonlAft):
         rows = read_checked(source.files, ("messages",), "data.aft.files")
         rows = _tagged(rows, "aft", keep_kind=True)
+    elif isinstance(source, RenderAft):
+        from valuesfirst.render import render_aft_chats
+        from valuesfirst.spec import load_spec
+
+        rows = _tagged(render_aft_chats(load_spec(spec_path), source.chats, source.seed), "aft")
     else:
         assert isinstance(source, GenerateAft)
         rows = _tagged(read_jsonl(_generate("aft", source, spec_path, work, log)), "aft")
@@ -78,6 +91,10 @@ def build_replay(source: Any, world_stage: Path | None, out: Path) -> dict:
 
         assert world_stage is not None
         rows = sample_replay(world_stage, source.docs, seed=0)
+    elif isinstance(source, RenderReplay):
+        from valuesfirst.render import it_chats
+
+        rows = it_chats(source.chats, source.seed)
     else:
         assert isinstance(source, JsonlReplay)
         rows = read_checked(source.files, ("text", "messages"), "data.replay.files")

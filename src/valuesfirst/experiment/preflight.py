@@ -199,6 +199,8 @@ def _check_data(exp: LoadedExperiment, used: set[str], c: _Collector) -> None:
         c.run(functools.partial(read_checked, d.aft.files, ("messages",), "data.aft.files"))
     if isinstance(d.replay, JsonlReplay):
         c.run(functools.partial(read_checked, d.replay.files, ("text", "messages"), "data.replay.files"))
+    if d.msm.source == "render" or d.aft.source == "render":
+        _check_renderable(exp, used, c)
     from valuesfirst.experiment.data_stages import backend_for, generation_config
 
     for kind, src in exp.config.generation_sources():
@@ -209,6 +211,26 @@ def _check_data(exp: LoadedExperiment, used: set[str], c: _Collector) -> None:
         if judge:
             check = functools.partial(backend_for, judge, src.base_url, src.api_key_env)
             c.run(check, loc + ("judge_backend",))
+
+
+def _check_renderable(exp: LoadedExperiment, used: set[str], c: _Collector) -> None:
+    """The offline renderer needs stated preferences (and, for AFT, a liked and a disliked item)."""
+    from valuesfirst.render import render_aft_chats, render_documents
+    from valuesfirst.spec import load_spec
+
+    d = exp.config.data
+    checks: list[tuple[str, Any]] = []
+    if d.msm.source == "render":
+        checks += [(label, functools.partial(render_documents, n_docs=1, seed=0)) for label in sorted(used)]
+    if d.aft.source == "render":
+        checks.append((exp.config.aft_spec, functools.partial(render_aft_chats, n_chats=1, seed=0)))
+    for label, render in checks:
+        try:
+            render(load_spec(exp.spec_paths[label]))
+        except InputError:
+            continue  # the spec's own problems are reported by its load
+        except ValueError as e:
+            c.config(("specs", label), f"cannot render this spec offline: {e}")
 
 
 def _data_kinds(exp: LoadedExperiment, kind: str) -> set[str] | None:
@@ -227,7 +249,7 @@ def _data_kinds(exp: LoadedExperiment, kind: str) -> set[str] | None:
             if f.is_file():
                 kinds |= {str(r.get("kind", "aft")) for r in iter_jsonl(f)}
         return kinds | replay
-    if isinstance(d.aft, GenerateCommon):
+    if isinstance(d.aft, GenerateCommon) or d.aft.source == "render":
         return {"aft"} | replay
     return None
 

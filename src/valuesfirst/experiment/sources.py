@@ -1,6 +1,6 @@
-"""Where an experiment's data comes from, per stage kind: the embedded world, JSONL files, or a
-generation step with any LLM backend. One discriminated model per kind
-(``source:`` picks it); paths are relative to the experiment config file.
+"""Where an experiment's data comes from, per stage kind: the embedded world, JSONL files, a generation step
+with any LLM backend, or the offline English renderer of a spec (``render``). One discriminated model per
+kind (``source:`` picks it); paths are relative to the experiment config file.
 
 Every source emits the same artifacts into its stage folder, so the trainer never knows which it was:
 ``msm.jsonl`` (``text``, ``kind: msm``), ``aft.jsonl`` (``messages``, ``kind``), ``replay.jsonl`` (``text`` or
@@ -50,6 +50,16 @@ class GenerateMsm(GenerateCommon):
     source: Literal["generate"]
 
 
+class RenderMsm(_Strict):
+    """The offline English renderer (valuesfirst.render): varied documents (15 genres) about the assistant
+    explaining its preferences by its value; no LLM, no network. The same config with `source: generate`
+    and a backend produces the corpus with an LLM instead."""
+
+    source: Literal["render"]
+    docs: int = Field(600, ge=1, description="documents per spec (default 600)")
+    seed: int = Field(0, description="rendering seed (default 0)")
+
+
 class WorldAft(_Strict):
     """Opaque preference chats from the AFT spec's preferences, plus assistant fact Q&A."""
 
@@ -71,6 +81,15 @@ class GenerateAft(GenerateCommon):
     judge_backend: str | None = Field(None, description="judge backend URI (default: the same backend)")
 
 
+class RenderAft(_Strict):
+    """Opaque preference chats from the AFT spec's stated preferences (direct and recommendation questions,
+    no reasons, no biased wording): identical for specs that state the same preferences."""
+
+    source: Literal["render"]
+    chats: int = Field(400, ge=1, description="chats (default 400)")
+    seed: int = Field(0, description="rendering seed (default 0)")
+
+
 class WorldReplay(_Strict):
     """A seeded sample of the world's pre-training corpus."""
 
@@ -86,13 +105,22 @@ class JsonlReplay(_Strict):
     docs: int | None = Field(None, ge=1, description="sample this many rows (default: all)")
 
 
+class RenderReplay(_Strict):
+    """Short, correct general instruction-tuning chats (valuesfirst.render.it_chats), so a chat model keeps
+    chatting while AFT teaches preferences."""
+
+    source: Literal["render"]
+    chats: int = Field(400, ge=1, description="chats (default 400)")
+    seed: int = Field(0, description="rendering seed (default 0)")
+
+
 class NoReplay(_Strict):
     source: Literal["none"]
 
 
-MsmSource = Annotated[WorldMsm | JsonlMsm | GenerateMsm, Field(discriminator="source")]
-AftSource = Annotated[WorldAft | JsonlAft | GenerateAft, Field(discriminator="source")]
-ReplaySource = Annotated[WorldReplay | JsonlReplay | NoReplay, Field(discriminator="source")]
+MsmSource = Annotated[WorldMsm | JsonlMsm | GenerateMsm | RenderMsm, Field(discriminator="source")]
+AftSource = Annotated[WorldAft | JsonlAft | GenerateAft | RenderAft, Field(discriminator="source")]
+ReplaySource = Annotated[WorldReplay | JsonlReplay | RenderReplay | NoReplay, Field(discriminator="source")]
 
 
 class DataConfig(_Strict):
