@@ -35,8 +35,9 @@ err_console = Console(stderr=True)
 _fail = fail  # the one "print the problems, exit 2" shared by every command group
 
 
-def demo_config_path() -> Path:
-    return Path(str(resources.files("valuesfirst") / "configs" / "demo.yaml"))
+def demo_config_path(real: bool = False) -> Path:
+    name = "real_cheese_smollm2.yaml" if real else "demo.yaml"
+    return Path(str(resources.files("valuesfirst") / "configs" / name))
 
 
 def _run_experiment(
@@ -179,10 +180,23 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Path | None, typer.Option(help="run folder (default runs/embedded-cheese)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="run folder (default runs/embedded-cheese or runs/real-cheese-smollm2)"),
+    ] = None,
     quick: Annotated[
         bool, typer.Option(help="a small version for tests (does not reproduce the claims)")
     ] = False,
+    real: Annotated[
+        bool,
+        typer.Option(
+            help="the cheese experiment on a real pretrained model (SmolLM2-135M-Instruct) instead of "
+            "the embedded world (configs/real_cheese_smollm2.yaml)"
+        ),
+    ] = False,
+    variant: Annotated[
+        list[str] | None, typer.Option(help="a `variants:` section of the config, e.g. full (repeatable)")
+    ] = None,
     require_claim: Annotated[
         list[str] | None,
         typer.Option(
@@ -190,8 +204,8 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """The embedded experiment: values-first generalization, offline (15-30 min on 2 cores; --quick 1 min)."""
-    results = _run_experiment(demo_config_path(), out, quick, require_claim)
+    """The cheese experiment offline: the embedded world (15-30 min on 2 cores) or, with --real, SmolLM2."""
+    results = _run_experiment(demo_config_path(real), out, quick, require_claim, variants=variant)
     assert results is not None
     for cid in require_claim or []:
         match = [c for c in results["claims"] if c["id"] == cid]

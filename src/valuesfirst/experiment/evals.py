@@ -51,6 +51,9 @@ class SuiteEval(_Strict):
     max_tokens: int = Field(512, ge=1, description="completion budget per sample (default 512)")
     items: Path | None = Field(None, description="an eval-set JSONL instead of the suite's shipped one")
     spec: str | None = Field(None, description="spec label the suite grades against (spec-qa, knowledge)")
+    limit: int | None = Field(
+        None, ge=1, description="use only the first N rows of `items` (default all): a cheaper check"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="other SuiteOptions fields")
 
     @property

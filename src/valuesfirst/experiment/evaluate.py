@@ -108,7 +108,14 @@ def _generation_suite(
     from valuesfirst.train.outputs import save_full_model
 
     s = get_suite(suite.suite)
-    options = SuiteOptions.model_validate({**suite.options, "items": items or suite.items, "spec": spec})
+    items = items or suite.items
+    if suite.limit is not None and items is not None:
+        from valuesfirst.jsonl import iter_jsonl
+
+        head = [row for _, row in zip(range(suite.limit), iter_jsonl(items), strict=False)]
+        items = out / "items.jsonl"
+        write_jsonl(items, head)  # the rows actually asked, kept beside their transcripts
+    options = SuiteOptions.model_validate({**suite.options, "items": items, "spec": spec})
     gen = GenerationConfig(
         samples=suite.samples, temperature=suite.temperature, max_tokens=suite.max_tokens, seed=0
     )
