@@ -25,6 +25,8 @@ Handler return values:
     error(status, retry_after=None)   an error status with the provider's error JSON body
     malformed()          HTTP 200 whose body is not JSON;  truncated(): a body cut off mid-stream
     slow(delay_s, then)  answer ``then`` after sleeping (use a delay above the client's timeout)
+    trickle(every_s, then)  send the headers, then the body one byte every ``every_s`` seconds (no HTTP
+                         read timeout ever fires); stall(): the headers, then silence until the client leaves
     BatchOutcome("expired" | "canceled" | "errored")  the fate of one item of a Message Batch
 
 Batch items are answered by the handler with ``call.kind == "anthropic.batch_item"``; a batch reports
@@ -51,6 +53,8 @@ __all__ = [
     "malformed",
     "ok",
     "slow",
+    "stall",
+    "trickle",
     "truncated",
 ]
 
@@ -93,6 +97,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     truncate: bool = False  # announce a longer Content-Length than sent, then drop the connection
+    trickle_s: float | None = None  # after the headers, one body byte per trickle_s seconds
+    stall_s: float | None = None  # after the headers, send nothing for stall_s seconds, then the body
     completion: dict[str, Any] | None = None  # for ok(): rendered per API format at send time
 
 
@@ -140,6 +146,18 @@ def truncated() -> Reply:
 def slow(delay_s: float, then: Reply | str = "late") -> Reply:
     reply = then if isinstance(then, Reply) else ok(then)
     reply.delay_s = delay_s
+    return reply
+
+
+def trickle(every_s: float, then: Reply | str = "eventually") -> Reply:
+    reply = then if isinstance(then, Reply) else ok(then)
+    reply.trickle_s = every_s
+    return reply
+
+
+def stall(seconds: float = 3600.0, then: Reply | str = "never") -> Reply:
+    reply = then if isinstance(then, Reply) else ok(then)
+    reply.stall_s = seconds
     return reply
 
 
@@ -209,6 +227,7 @@ class LoopbackLLM:
         self._batch_polls: dict[str, int] = {}
         self._faults: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -239,6 +258,7 @@ class LoopbackLLM:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -318,7 +338,13 @@ class LoopbackLLM:
         if out.completion is not None:
             render = _openai_body if kind == "openai.chat" else _anthropic_body
             out = Reply(
-                out.status, render(call.model, out.completion), out.headers, out.delay_s, out.truncate
+                out.status,
+                render(call.model, out.completion),
+                out.headers,
+                out.delay_s,
+                out.truncate,
+                trickle_s=out.trickle_s,
+                stall_s=out.stall_s,
             )
         return out
 
@@ -394,6 +420,10 @@ class LoopbackLLM:
         return Reply(body=("\n".join(lines) + "\n").encode(), headers={"content-type": "application/x-jsonl"})
 
     # -- wire --------------------------------------------------------------------------------------
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the server is shutting down (stop trickling then)."""
+        return self._closing.wait(seconds)
+
     def _send(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay_s:
             time.sleep(reply.delay_s)
@@ -410,9 +440,19 @@ class LoopbackLLM:
             if reply.truncate:
                 h.send_header("connection", "close")
             h.end_headers()
-            h.wfile.write(payload)
             h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+            if reply.stall_s:
+                self._wait(reply.stall_s)
+            if reply.trickle_s:
+                for i in range(len(payload)):
+                    h.wfile.write(payload[i : i + 1])
+                    h.wfile.flush()
+                    if self._wait(reply.trickle_s):
+                        return
+            else:
+                h.wfile.write(payload)
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
             pass  # the client gave up (timeout test): nothing to deliver
         if reply.truncate:
             h.close_connection = True
