@@ -3,6 +3,7 @@ near-duplicate removal -> a seeded query pool that the response rounds draw from
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -65,7 +66,7 @@ async def domains(ctx: AftContext, runner: Runner) -> list[Row]:
         objects = json_objects(text, n, stats, "name", "description")
         return [{"id": stable_id("aft_domain", got["name"], got["description"]), **got} for _, got in objects]
 
-    return await runner.level("domains", [0], build, parse)
+    return await runner.level("domains", [0], build, parse, target=n)
 
 
 def preference_items(spec: Spec, seed: int) -> list[Row]:
@@ -128,7 +129,7 @@ async def queries(ctx: AftContext, runner: Runner, domain_rows: list[Row], round
         rows = []
         for query in take(parse_json_list(text), n, stats):
             if not isinstance(query, str) or not query.strip():
-                stats.fail("bad_item")
+                stats.fail("bad_item", example=f"expected a non-empty string, got {json.dumps(query)[:80]}")
                 continue
             rows.append(
                 {
