@@ -166,3 +166,27 @@ def test_on_result_that_raises_cancels_the_rest_and_caches_none_of_it(tmp_path: 
             asyncio.run(go())
         assert time.monotonic() - t0 < 1.5  # the slow ones were not waited for
     assert len(list(tmp_path.glob("*/*.json"))) == 1  # only the answer that arrived
+
+
+def test_batch_log_lines_are_redacted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("VF_BATCH_KEY", KEY)
+    with LoopbackLLM(lambda call: "fine") as server:
+        server.fail_next("anthropic.batch_create", error(500, message=f"proxy saw x-api-key {KEY}"), times=2)
+        backend = backend_from_uri(
+            "anthropic:claude-test", base_url=server.anthropic_base_url, api_key_env="VF_BATCH_KEY"
+        )
+        client = LLMClient(backend, ClientConfig(cache_dir=tmp_path, batch_poll_s=0, **FAST))
+
+        async def go() -> list[ChatResponse]:
+            try:
+                return await client.complete_many([ChatRequest.of("q")], use_batch=True)
+            finally:
+                await client.aclose()
+
+        with caplog.at_level("WARNING", logger="valuesfirst.llm.batch"):
+            out = asyncio.run(go())
+    assert out[0].text == "fine"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "proxy saw x-api-key ***" in logged and KEY not in logged

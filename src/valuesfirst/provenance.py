@@ -7,8 +7,8 @@ hostname and user name: manifests get shared with papers and bug reports.
 :func:`redact` is applied to everything that goes into a manifest so that an API key passed in a config
 never lands on disk; :func:`redact_text` does the same for free text (error messages, log lines, banners).
 Both remove, wherever they occur in a string, every value registered with :func:`register_secret` (the LLM
-factory registers each API key it reads from the environment), the password part of URL userinfo
-(``https://user:pw@host`` -> ``https://***@host``) and credential-shaped tokens (``Bearer …``, ``sk-…``).
+factory registers each API key it reads from the environment), URL userinfo (``https://user:pw@host`` ->
+``https://***@host``) and credential-shaped tokens (``Bearer …``, ``Basic …``, ``sk-…``).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ _TOKEN_ROLES = frozenset(
 _REFERENCE_SUFFIXES = frozenset({"env", "var", "file", "path", "name"})
 # Values that are unmistakably credentials whatever key they sit under, found anywhere in a string.
 _SECRET_TOKENS = re.compile(
-    r"(?:(?<=Bearer )|(?<=bearer ))\S+"  # the token of an Authorization header, wherever it is echoed
+    r"(?:(?<=Bearer )|(?<=bearer )|(?<=Basic )|(?<=basic ))[^\s\"',}]+"  # Authorization header values
     r"|(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_\-]{16,}"  # OpenAI and Anthropic key shapes
     r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
     r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub
