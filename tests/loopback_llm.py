@@ -204,6 +204,16 @@ def _anthropic_body(model: str, c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that vanished (killed, timed out) is expected here: not worth a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackLLM:
     """Context manager running the server in a background thread on 127.0.0.1 (a free port).
 
@@ -250,7 +260,7 @@ class LoopbackLLM:
             def do_GET(self) -> None:
                 owner._serve(self, "GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 512  # the concurrency benchmark opens up to 128 connections
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -305,6 +315,9 @@ class LoopbackLLM:
         try:
             length = int(h.headers.get("content-length") or 0)
             raw = h.rfile.read(length) if length else b""
+            if len(raw) < length:  # the client vanished mid-request (killed): nothing to answer
+                h.close_connection = True
+                return
             body = json.loads(raw) if raw else {}
             headers = {k.lower(): v for k, v in h.headers.items()}
             path = h.path.split("?", 1)[0]

@@ -157,3 +157,30 @@ def test_a_damaged_checkpoint_is_recomputed_from_the_cache(
     assert again.dataset.read_bytes() == reference
     marker = read_json(tmp_path / "levels" / "domains.json")
     assert marker["rows"] == 1 and marker["stats"]["kept"] == 1
+
+
+@pytest.mark.parametrize("stage", ["msm.assertions", "msm.doc_types", "msm.documents"])
+def test_a_short_run_rerun_against_a_healthy_server_fills_its_gaps(
+    stage: str, tmp_path: Path, reference: bytes
+) -> None:
+    """Failures under the threshold: the run finishes short (checkpoints of levels with failed calls and
+    of everything downstream of them written). The rerun must not trust them: it asks the failed calls
+    again, recomputes what depended on them, and ends as the uninterrupted run did."""
+    calls = [0]
+
+    def one_failure(req: ChatRequest) -> str | ChatResponse:
+        text = fake_responder(req)
+        if req.stage == stage:
+            calls[0] += 1
+            if calls[0] == 1:
+                return ChatResponse("", "refusal", "gen-model")
+        return text
+
+    short, _ = run(tmp_path, one_failure, failure_threshold=0.9)
+    assert short.manifest["status"] == "short" and short.dataset.read_bytes() != reference
+    cached = {p.stem for p in (tmp_path / "cache").glob("*/*.json")}
+    again, backend = run(tmp_path)
+    asked = {r.cache_key("gen-model") for r in backend.calls}
+    assert asked and not asked & cached  # only what was never answered usably
+    assert again.manifest["status"] == "complete" and again.dataset.read_bytes() == reference
+    assert run(tmp_path)[1].calls == []  # and now every checkpoint is final

@@ -163,7 +163,8 @@ def extend_pool(
     any earlier query are dropped, the rest are shuffled with a per-round seed and appended. Checkpointed,
     so a rerun does not embed again."""
     name = f"pool_r{round_}"
-    done = runner.store.load(name)
+    inputs = ([r["id"] for r in pool], [r["id"] for r in new])
+    done = runner.store.load(name, inputs)
     if done is not None:
         runner.stats[name] = done[1]
         return pool + done[0]
@@ -181,5 +182,5 @@ def extend_pool(
         fresh = kept
     random.Random(f"{seed}:{round_}").shuffle(fresh)
     fresh = runner.finish(stats, fresh)
-    runner.store.save(name, fresh, stats)
+    runner.store.save(name, inputs, fresh, stats)
     return pool + fresh

@@ -1,10 +1,15 @@
 """Level checkpoints: ``levels/<name>.jsonl`` (the rows) and ``levels/<name>.json`` (the commit marker: the
 level key, the row count, the rows file's sha256 and the level's counts), written in that order.
 
-A checkpoint is loaded only when its marker parses, its key matches and its rows file is the one the
-marker describes (same sha256 and row count). Anything else (a different config, a file cut short, a row
-removed or edited by hand, a damaged marker) is not trusted: the level is recomputed, and every usable
-answer it needs comes from the completion cache for free, so a damaged checkpoint never blocks a rerun.
+The key hashes the run's key base (config, spec, prompts, model), the level's name and its **inputs**
+(the upstream rows it asks about), so a level whose upstream changed is recomputed rather than loaded.
+
+A checkpoint is loaded only when its marker parses, its key matches, its rows file is the one the marker
+describes (same sha256 and row count) and the level had **no failed call**. Anything else (a different
+config or upstream, a file cut short, a row removed or edited by hand, a damaged marker) is not trusted,
+and a level with failed calls is not final: the level is recomputed, every usable answer it needs comes
+from the completion cache for free, and only the failed calls are asked again. So a damaged checkpoint
+never blocks a rerun, and a short run rerun against a healthy server fills its gaps.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ class LevelStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key_base = key_base
 
-    def key(self, level: str) -> str:
-        return stable_id(self.key_base, level)
+    def key(self, level: str, inputs: object) -> str:
+        return stable_id(self.key_base, level, stable_id(inputs))
 
-    def load(self, level: str) -> tuple[list[Row], LevelStats] | None:
+    def load(self, level: str, inputs: object) -> tuple[list[Row], LevelStats] | None:
         meta_path = self.dir / f"{level}.json"
         rows_path = self.dir / f"{level}.jsonl"
         if not meta_path.exists():
@@ -44,8 +49,8 @@ class LevelStore:
         except InputError as exc:
             log.warning("checkpoint marker %s is damaged (%s); recomputing the level", meta_path, exc)
             return None
-        if not isinstance(meta, dict) or meta.get("key") != self.key(level):
-            return None  # a different config or spec made it: recompute (cached calls stay free)
+        if not isinstance(meta, dict) or meta.get("key") != self.key(level, inputs):
+            return None  # a different config, spec or upstream made it: recompute (cached calls stay free)
         problem = self._check(meta, rows_path)
         if problem is None:
             try:
@@ -54,9 +59,13 @@ class LevelStore:
             except (InputError, KeyError, TypeError) as exc:
                 problem = str(exc)
             else:
-                if len(rows) == stats.kept:
+                if len(rows) != stats.kept:
+                    problem = f"{len(rows)} rows where the level kept {stats.kept}"
+                elif stats.failed_calls:
+                    log.info("level %s had %d failed calls; asking them again", level, stats.failed_calls)
+                    return None
+                else:
                     return rows, stats
-                problem = f"{len(rows)} rows where the level kept {stats.kept}"
         log.warning("checkpoint %s does not match its marker (%s); recomputing the level", rows_path, problem)
         return None
 
@@ -69,11 +78,11 @@ class LevelStore:
             return "rows file changed since it was written"
         return None
 
-    def save(self, level: str, rows: Sequence[Row], stats: LevelStats) -> None:
+    def save(self, level: str, inputs: object, rows: Sequence[Row], stats: LevelStats) -> None:
         rows_path = self.dir / f"{level}.jsonl"
         n = write_jsonl(rows_path, rows)
         marker = {
-            "key": self.key(level),
+            "key": self.key(level, inputs),
             "rows": n,
             "sha256": sha256_file(rows_path),
             "stats": stats.to_json(),

@@ -1,7 +1,8 @@
 """Levels: one batch of LLM calls, strict parsing, counted failures, an atomic checkpoint.
 
 A level's output is ``levels/<name>.jsonl`` plus ``levels/<name>.json`` (see :mod:`checkpoints`). A rerun
-whose level key matches loads the rows instead of recomputing them. A level killed or stopped midway is
+whose level key (config, upstream rows) matches loads the rows instead of recomputing them, unless the
+level had failed calls: those are asked again. A level killed or stopped midway is
 recomputed, and every answer it could use is served from the LLMClient disk cache, so nothing usable is
 paid for twice and the result is the same: requests are built deterministically from the upstream rows
 and ``complete_many`` returns answers in request order, whatever order they complete in.
@@ -133,7 +134,7 @@ class Runner:
         """Run one call per item, parse each answer into rows, drop duplicate ids, check the threshold,
         checkpoint. A finished checkpoint with the same key is returned without any call. ``target``:
         the rows this level is expected to keep (recorded; the run reports a shortfall)."""
-        done = self.store.load(name)
+        done = self.store.load(name, items)
         if done is not None:
             self.stats[name] = done[1]
             return done[0]
@@ -170,7 +171,7 @@ class Runner:
             stats.merge(got.stats)
             rows.extend(got.rows)
         rows = self.finish(stats, rows)
-        self.store.save(name, rows, stats)
+        self.store.save(name, items, rows, stats)
         return rows
 
     def finish(self, stats: LevelStats, rows: list[Row]) -> list[Row]:
