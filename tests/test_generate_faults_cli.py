@@ -116,6 +116,7 @@ def test_a_short_run_writes_its_outputs_and_exits_3(tmp_path: Path) -> None:
         res = _gen(tmp_path, server.openai_base_url, "--failure-threshold", "0.6")
     assert res.exit_code == 3
     assert "level documents: kept 2 of 4" in res.output and "short_list: asked for 2 items" in res.output
+    assert "level ideas: counted failures short_list=2" in res.output
     assert (tmp_path / "dataset.jsonl").exists() and read_json(tmp_path / "manifest.json")[
         "status"
     ] == "short"

@@ -75,8 +75,15 @@ def _exits() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _exit_if_short(short: dict[str, Any], what: str) -> None:
-    """Exit 3 with what each short level lost; the outputs are already written."""
+def _report(manifest: dict[str, Any], short: dict[str, Any], what: str) -> None:
+    """Print (stderr) every failure the levels counted, with an example each; exit 3 with what each short
+    level lost. The outputs are already written."""
+    for name, level in manifest["levels"].items():
+        if level.get("failed"):
+            reasons = ", ".join(f"{k}={v}" for k, v in level["failed"].items())
+            typer.echo(f"level {name}: counted failures {reasons}", err=True)
+            for reason, text in level.get("examples", {}).items():
+                typer.echo(f"  {reason}: {text}", err=True)
     if not short:
         return
     from valuesfirst.generate.manifest import shortfall_text
@@ -244,7 +251,7 @@ def midtrain(
         if tokenizer is not None:
             _token_stats(out, tokenizer, result.dataset, _document_text, "MSM documents", trust_remote_code)
     typer.echo(f"{result.n_documents} documents -> {result.dataset}")
-    _exit_if_short(result.short, f"{result.n_documents} documents")
+    _report(result.manifest, result.short, f"{result.n_documents} documents")
 
 
 @generate_app.command("aft")
@@ -352,7 +359,7 @@ def aft(
         if tokenizer is not None:
             _token_stats(out, tokenizer, result.dataset, _sample_text, "AFT samples", trust_remote_code)
     typer.echo(f"{result.n_samples} samples -> {result.dataset} ({result.stop_reason})")
-    _exit_if_short(result.short, f"{result.n_samples} of {cfg.n_samples} samples")
+    _report(result.manifest, result.short, f"{result.n_samples} of {cfg.n_samples} samples")
 
 
 def _document_text(row: dict[str, Any]) -> str:
