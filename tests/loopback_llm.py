@@ -25,6 +25,8 @@ Handler return values:
     error(status, retry_after=None)   an error status with the provider's error JSON body
     malformed()          HTTP 200 whose body is not JSON;  truncated(): a body cut off mid-stream
     slow(delay_s, then)  answer ``then`` after sleeping (use a delay above the client's timeout)
+    trickle(every_s, then)  send the headers, then the body one byte every ``every_s`` seconds (no HTTP
+                         read timeout ever fires); stall(): the headers, then silence until the client leaves
     BatchOutcome("expired" | "canceled" | "errored")  the fate of one item of a Message Batch
 
 Batch items are answered by the handler with ``call.kind == "anthropic.batch_item"``; a batch reports
@@ -51,6 +53,8 @@ __all__ = [
     "malformed",
     "ok",
     "slow",
+    "stall",
+    "trickle",
     "truncated",
 ]
 
@@ -93,6 +97,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     truncate: bool = False  # announce a longer Content-Length than sent, then drop the connection
+    trickle_s: float | None = None  # after the headers, one body byte per trickle_s seconds
+    stall_s: float | None = None  # after the headers, send nothing for stall_s seconds, then the body
     completion: dict[str, Any] | None = None  # for ok(): rendered per API format at send time
 
 
@@ -143,6 +149,18 @@ def slow(delay_s: float, then: Reply | str = "late") -> Reply:
     return reply
 
 
+def trickle(every_s: float, then: Reply | str = "eventually") -> Reply:
+    reply = then if isinstance(then, Reply) else ok(then)
+    reply.trickle_s = every_s
+    return reply
+
+
+def stall(seconds: float = 3600.0, then: Reply | str = "never") -> Reply:
+    reply = then if isinstance(then, Reply) else ok(then)
+    reply.stall_s = seconds
+    return reply
+
+
 _TO_ANTHROPIC = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
 _TO_OPENAI = {
     "end_turn": "stop",
@@ -186,6 +204,16 @@ def _anthropic_body(model: str, c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that vanished (killed, timed out) is expected here: not worth a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackLLM:
     """Context manager running the server in a background thread on 127.0.0.1 (a free port).
 
@@ -209,6 +237,7 @@ class LoopbackLLM:
         self._batch_polls: dict[str, int] = {}
         self._faults: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -231,7 +260,7 @@ class LoopbackLLM:
             def do_GET(self) -> None:
                 owner._serve(self, "GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 512  # the concurrency benchmark opens up to 128 connections
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -239,6 +268,7 @@ class LoopbackLLM:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -285,6 +315,9 @@ class LoopbackLLM:
         try:
             length = int(h.headers.get("content-length") or 0)
             raw = h.rfile.read(length) if length else b""
+            if len(raw) < length:  # the client vanished mid-request (killed): nothing to answer
+                h.close_connection = True
+                return
             body = json.loads(raw) if raw else {}
             headers = {k.lower(): v for k, v in h.headers.items()}
             path = h.path.split("?", 1)[0]
@@ -318,7 +351,13 @@ class LoopbackLLM:
         if out.completion is not None:
             render = _openai_body if kind == "openai.chat" else _anthropic_body
             out = Reply(
-                out.status, render(call.model, out.completion), out.headers, out.delay_s, out.truncate
+                out.status,
+                render(call.model, out.completion),
+                out.headers,
+                out.delay_s,
+                out.truncate,
+                trickle_s=out.trickle_s,
+                stall_s=out.stall_s,
             )
         return out
 
@@ -394,6 +433,10 @@ class LoopbackLLM:
         return Reply(body=("\n".join(lines) + "\n").encode(), headers={"content-type": "application/x-jsonl"})
 
     # -- wire --------------------------------------------------------------------------------------
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the server is shutting down (stop trickling then)."""
+        return self._closing.wait(seconds)
+
     def _send(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay_s:
             time.sleep(reply.delay_s)
@@ -410,9 +453,19 @@ class LoopbackLLM:
             if reply.truncate:
                 h.send_header("connection", "close")
             h.end_headers()
-            h.wfile.write(payload)
             h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+            if reply.stall_s:
+                self._wait(reply.stall_s)
+            if reply.trickle_s:
+                for i in range(len(payload)):
+                    h.wfile.write(payload[i : i + 1])
+                    h.wfile.flush()
+                    if self._wait(reply.trickle_s):
+                        return
+            else:
+                h.wfile.write(payload)
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
             pass  # the client gave up (timeout test): nothing to deliver
         if reply.truncate:
             h.close_connection = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def test_stage_failure_exit_1_with_summary(tmp_path: Path) -> None:
         args = generate_args("midtrain", tmp_path / "o", "openai:gen", base_url=url, key_env="VF_KEY")
         res = runner.invoke(app, [*args, "--no-progress", *SMALL], env=key)
     assert res.exit_code == 1
-    assert "unclosed_content=4" in res.output and "threshold" in res.output
+    assert re.search(r"unclosed_content=\d", res.output) and "threshold" in res.output
     assert read_json(tmp_path / "o" / "manifest.json")["status"] == "stopped"
 
 

@@ -144,20 +144,30 @@ def test_exact_duplicate_ideas_are_dropped_and_counted(tmp_path: Path) -> None:
     assert result.n_documents == 8
 
 
-def test_unclosed_content_rejected_and_counted(tmp_path: Path) -> None:
+def test_cut_off_and_unclosed_content_rejected_and_counted(tmp_path: Path) -> None:
     def responder(req: ChatRequest) -> str | ChatResponse:
         text = fake_responder(req)
         if req.stage == "msm.documents" and "(" in text and int(text.split("(")[1][:2], 16) % 4 == 0:
             cut = text[: text.index("</content>") - 5]
-            return ChatResponse(text=cut, finish_reason="length", model="gen-model")
+            return ChatResponse(text=cut, finish_reason="length", model="gen-model", output_tokens=5000)
+        if req.stage == "msm.documents" and "(" in text and int(text.split("(")[1][:2], 16) % 4 == 1:
+            return text.replace("</content>", "")  # stopped on its own without closing the block
         return text
 
     result, _ = run(tmp_path, responder, failure_threshold=0.9)
     docs = result.manifest["levels"]["documents"]
-    bad = docs["failed"].get("unclosed_content", 0)
-    assert bad > 0 and docs["kept"] == 24 - bad == result.n_documents
+    cut, unclosed = docs["failed"].get("cut_off", 0), docs["failed"].get("unclosed_content", 0)
+    assert cut > 0 and unclosed > 0 and docs["failed_calls"] == cut + unclosed
+    assert docs["kept"] == 24 - cut - unclosed == result.n_documents
+    assert docs["examples"]["cut_off"] == "hit max_tokens=5000 after 5000 tokens"
+    assert docs["examples"]["unclosed_content"].startswith("unclosed_content; answer began: <scratchpad>")
     rows = read_jsonl(result.dataset)
     assert all(r["text"].endswith("why.") for r in rows)  # nothing truncated got in
+    # Below the 24 documents asked for: the run is short, and says by how much and why.
+    assert result.manifest["status"] == "short"
+    assert (
+        result.short["documents"]["kept"] == result.n_documents and result.short["documents"]["target"] == 24
+    )
 
 
 def test_failure_threshold_stops_with_summary(tmp_path: Path) -> None:
@@ -166,13 +176,21 @@ def test_failure_threshold_stops_with_summary(tmp_path: Path) -> None:
             return "<scratchpad>plan</scratchpad><content>never closed"
         return fake_responder(req)
 
-    with pytest.raises(StageFailed, match=r"level documents: .*unclosed_content=24.*threshold 20%"):
+    # 24 document calls, threshold 20%: the fifth failed call makes the level's failure certain, so the
+    # run stops there instead of paying for the other 19.
+    with pytest.raises(
+        StageFailed, match=r"level documents: .*unclosed_content=5.*threshold 20%.*early"
+    ) as e:
         run(tmp_path, responder)
+    assert "unclosed_content x5: unclosed_content; answer began: <scratchpad>plan" in str(e.value)
+    assert "max_tokens" not in str(e.value)  # they were not cut off: no advice to raise it
     assert not (tmp_path / "dataset.jsonl").exists()
     man = read_json(tmp_path / "manifest.json")
     assert man["status"] == "stopped" and man["outputs"]["stopped_at"] == "documents"
-    assert man["levels"]["documents"]["failed"] == {"unclosed_content": 24}
-    assert "unclosed_content=24" in read_json(tmp_path / "stopped.json")["summary"]
+    assert man["levels"]["documents"]["failed"] == {"unclosed_content": 5}
+    assert man["levels"]["documents"]["failed_calls"] == 5 and man["levels"]["documents"]["calls"] == 24
+    stopped = read_json(tmp_path / "stopped.json")
+    assert stopped["early"] is True and "unclosed_content=5" in stopped["summary"]
 
 
 def test_paraphrased_spec_section_rejected(tmp_path: Path) -> None:
@@ -205,6 +223,8 @@ def test_failed_calls_are_counted_not_kept(tmp_path: Path) -> None:
         return responder(req)
 
     result, _ = run(tmp_path, counting, failure_threshold=0.9)
-    failed = result.manifest["levels"]["doc_types"]["failed"].get("call_error", 0)
-    assert failed >= 1
+    doc_types = result.manifest["levels"]["doc_types"]
+    failed = doc_types["failed"].get("call_error.permanent", 0)
+    assert failed >= 1 and doc_types["failed_calls"] == failed
+    assert doc_types["examples"]["call_error.permanent"] == "boom"
     assert result.manifest["levels"]["doc_types"]["kept"] == 2 * (4 - failed)

@@ -62,9 +62,9 @@ def _child(kind: str, out: Path, kill_after_calls: int | None, kill_at_marker: i
         return fake_responder(req)
 
     if kill_at_marker is not None:
-        from valuesfirst.generate import levels
+        from valuesfirst.generate import checkpoints
 
-        real = levels.write_json
+        real = checkpoints.write_json
         markers = 0
 
         def dying_write_json(path: Any, obj: Any, **kw: Any) -> None:
@@ -74,7 +74,7 @@ def _child(kind: str, out: Path, kill_after_calls: int | None, kill_at_marker: i
                 os.kill(os.getpid(), signal.SIGKILL)
             real(path, obj, **kw)
 
-        levels.write_json = dying_write_json  # type: ignore[assignment]
+        checkpoints.write_json = dying_write_json  # type: ignore[assignment]
     _generate(kind, out, ScriptedBackend(responder, model="gen"))
 
 

@@ -119,7 +119,7 @@ def test_batch_submit_poll_results_and_cache(tmp_path: Path) -> None:
         assert [r.text for r in out[:4]] == ["batch: a", "batch: b", "second round", "batch: a"]
         assert out[4].finish_reason == "error"  # a 400 item is permanent: not resubmitted
         stage = client.usage.to_json()["stages"]["gen"]
-        assert (stage["calls"], stage["failed"], stage["cached"], stage["retries"]) == (5, 1, 1, 1)
+        assert (stage["calls"], stage["failed"], stage["shared"], stage["retries"]) == (5, 1, 1, 1)
         # a, b: 1000 in / 500 out each; "second round": 7 in / 2 out; batch tokens bill at half price.
         assert (stage["input_tokens"], stage["output_tokens"]) == (2007, 1002)
         assert stage["batch_input_tokens"] == 2007

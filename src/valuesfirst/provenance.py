@@ -5,7 +5,10 @@ package versions, torch thread count and the git commit of the code. It delibera
 hostname and user name: manifests get shared with papers and bug reports.
 
 :func:`redact` is applied to everything that goes into a manifest so that an API key passed in a config
-never lands on disk.
+never lands on disk; :func:`redact_text` does the same for free text (error messages, log lines, banners).
+Both remove, wherever they occur in a string, every value registered with :func:`register_secret` (the LLM
+factory registers each API key it reads from the environment), URL userinfo (``https://user:pw@host`` ->
+``https://***@host``) and credential-shaped tokens (``Bearer …``, ``Basic …``, ``sk-…``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PACKAGES", "REDACTED", "is_secret_key", "package_version", "provenance", "redact", "utc_now"]
+__all__ = [
+    "PACKAGES",
+    "REDACTED",
+    "is_secret_key",
+    "package_version",
+    "provenance",
+    "redact",
+    "redact_text",
+    "register_secret",
+    "utc_now",
+]
 
 # Distributions whose versions decide numerical results (training goes through accelerate, PEFT and, when
 # configured, DeepSpeed); missing ones are recorded as null.
@@ -63,14 +76,36 @@ _TOKEN_ROLES = frozenset(
 )  # fmt: skip
 # Keys that name where a secret lives rather than holding it (api_key_env: "OPENAI_API_KEY").
 _REFERENCE_SUFFIXES = frozenset({"env", "var", "file", "path", "name"})
-# Values that are unmistakably credentials whatever key they sit under.
-_SECRET_VALUE = re.compile(
-    r"^(?:Bearer\s+\S+"
-    r"|sk-[A-Za-z0-9_\-]{16,}"  # OpenAI and Anthropic key shapes
+# Values that are unmistakably credentials whatever key they sit under, found anywhere in a string.
+_SECRET_TOKENS = re.compile(
+    r"(?:(?<=Bearer )|(?<=bearer )|(?<=Basic )|(?<=basic ))[^\s\"',}]+"  # Authorization header values
+    r"|(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_\-]{16,}"  # OpenAI and Anthropic key shapes
     r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
     r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub
-    r"|xox[abprs]-[A-Za-z0-9\-]{10,})$"  # Slack
+    r"|xox[abprs]-[A-Za-z0-9\-]{10,})"  # Slack
 )
+# userinfo of a URL: scheme://user:password@host or scheme://token@host.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@?#]+@")
+# Values registered by the code that read them (API keys from the environment); shorter ones would
+# redact ordinary words, and local servers' placeholder keys ("EMPTY") are not secret.
+_MIN_SECRET_LEN = 8
+_REGISTERED: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember ``value`` (an API key read from a variable) so every later redaction removes it."""
+    if value and len(value.strip()) >= _MIN_SECRET_LEN:
+        _REGISTERED.add(value.strip())
+
+
+def redact_text(text: str) -> str:
+    """``text`` with registered secrets, URL userinfo and credential-shaped tokens replaced by ``***``."""
+    # Longest first, so a secret that contains another is removed whole.
+    for secret in sorted(_REGISTERED, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+    return _SECRET_TOKENS.sub(REDACTED, text)
 
 
 def _words(key: str) -> list[str]:
@@ -102,9 +137,9 @@ def redact(obj: Any) -> Any:
     """Return a copy of ``obj`` with secret-looking values replaced by ``"***"``.
 
     Recurses through mappings, lists and tuples (tuples come back as lists, as JSON would make them).
-    A value is replaced when its key looks secret (see :func:`is_secret_key`) or when it is a string that
-    is unmistakably a credential (``Bearer ...``, ``sk-...``, ``hf_...``). ``None`` and empty strings under a
-    secret key are kept: they reveal nothing and show that the secret was unset.
+    A value is replaced when its key looks secret (see :func:`is_secret_key`); every other string goes
+    through :func:`redact_text` (registered secrets, URL userinfo, ``Bearer …``/``sk-…`` tokens). ``None``
+    and empty strings under a secret key are kept: they reveal nothing and show that the secret was unset.
     """
     if isinstance(obj, Mapping):
         out: dict[Any, Any] = {}
@@ -116,8 +151,8 @@ def redact(obj: Any) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         return [redact(item) for item in obj]
-    if isinstance(obj, str) and _SECRET_VALUE.match(obj.strip()):
-        return REDACTED
+    if isinstance(obj, str):
+        return redact_text(obj)
     return obj
 
 

@@ -30,12 +30,26 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+# Per-attempt timeout and per-call deadline of every client this command builds (see ClientConfig);
+# set from --attempt-timeout / --call-deadline, None keeps ClientConfig's defaults (600 s / 1800 s).
+_LIMITS: dict[str, float] = {}
+
+
 def _client(uri: str, base_url: str | None, concurrency: int, cache: Path | None) -> Any:
     from valuesfirst.llm.client import ClientConfig, LLMClient
     from valuesfirst.llm.factory import backend_from_uri
 
     backend = backend_from_uri(uri, base_url=base_url)
-    return LLMClient(backend, ClientConfig(concurrency=concurrency, cache_dir=cache))
+    return LLMClient(backend, ClientConfig(concurrency=concurrency, cache_dir=cache, **_LIMITS))
+
+
+AttemptOpt = Annotated[
+    float | None, typer.Option("--attempt-timeout", min=0.001, help="seconds one attempt may take (600)")
+]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option("--call-deadline", min=0.001, help="seconds one call may take, retries included (1800)"),
+]
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -128,8 +142,17 @@ def register(app: typer.Typer) -> None:
         rescore: Annotated[
             bool, typer.Option(help="score OUT/transcripts.jsonl again; do not generate")
         ] = False,
+        attempt_timeout: AttemptOpt = None,
+        call_deadline: DeadlineOpt = None,
     ) -> None:
         """Run an eval suite: transcripts first (OUT/transcripts.jsonl), scores second."""
+        from valuesfirst.provenance import redact
+
+        _LIMITS.clear()
+        if attempt_timeout is not None:
+            _LIMITS["timeout_s"] = attempt_timeout
+        if call_deadline is not None:
+            _LIMITS["deadline_s"] = call_deadline
         from valuesfirst.evals.pipeline import generate_transcripts, score_transcripts
         from valuesfirst.evals.runner import GenerationConfig
         from valuesfirst.evals.suites import SuiteOptions, get_suite, suite_names
@@ -172,7 +195,8 @@ def register(app: typer.Typer) -> None:
             "condition": condition, "seed": seed, "rescore": rescore,
         }  # fmt: skip
         console.rule(f"[bold]eval {suite}")
-        console.print(Syntax(json.dumps(run_info, indent=1, default=str), "json", word_wrap=True))
+        shown = redact(json.loads(json.dumps(run_info, default=str)))  # no credentials in the banner
+        console.print(Syntax(json.dumps(shown, indent=1), "json", word_wrap=True))
         if s.make_judge is not None and judge is None:
             err.print(f"[yellow]no --judge: judge-scored metrics of {suite!r} are not computed[/]")
         try:

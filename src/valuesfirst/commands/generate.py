@@ -1,8 +1,11 @@
 """``valuesfirst generate midtrain`` and ``valuesfirst generate aft``: LLM-generated training data.
 
-Exit codes: 0 done; 1 a level passed its failure threshold (summary printed, manifest status
-``stopped``); 2 bad input (spec, config, flags, missing API key), reported before any call is made.
-Rerunning the same command after a crash or kill resumes: nothing finished is generated again.
+Exit codes: 0 done; 1 a level passed its failure threshold (every failure reason with its count and an
+example printed, manifest status ``stopped``); 2 bad input (spec, config, flags, missing API key, a base
+URL without a scheme, an output folder another run is writing to), reported before any call is made;
+3 finished short: outputs written, but a level (or the AFT dataset) ended below its target count (what
+was lost printed, manifest status ``short``). Rerunning the same command after a crash, kill, stop or
+short run resumes: usable answers come from the cache and only failed or unusable calls are asked again.
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ ThreshOpt = Annotated[float | None, typer.Option("--failure-threshold", help="st
 BatchOpt = Annotated[bool, typer.Option("--batch", help="use the provider's batch API (half price)")]
 RemoteOpt = Annotated[bool, typer.Option("--trust-remote-code", help="allow tokenizer/model code")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bars")]
+AttemptOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--attempt-timeout", min=0.001, help="seconds one attempt may take (attempt_timeout_s, 600)"
+    ),
+]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option("--call-deadline", min=0.001, help="seconds one call may take, retries included (1800)"),
+]
 
 
 @contextmanager
@@ -56,8 +69,31 @@ def _exits() -> Iterator[None]:
     except InputError as exc:
         _fail(exc)
     except StageFailed as exc:
-        typer.echo(f"stopped: {exc}", err=True)
+        from valuesfirst.provenance import redact_text
+
+        typer.echo(f"stopped: {redact_text(str(exc))}", err=True)
         raise typer.Exit(1) from None
+
+
+def _report(manifest: dict[str, Any], short: dict[str, Any], what: str) -> None:
+    """Print (stderr) every failure the levels counted, with an example each; exit 3 with what each short
+    level lost. The outputs are already written."""
+    for name, level in manifest["levels"].items():
+        if level.get("failed"):
+            reasons = ", ".join(f"{k}={v}" for k, v in level["failed"].items())
+            typer.echo(f"level {name}: counted failures {reasons}", err=True)
+            for reason, text in level.get("examples", {}).items():
+                typer.echo(f"  {reason}: {text}", err=True)
+    if not short:
+        return
+    from valuesfirst.generate.manifest import shortfall_text
+    from valuesfirst.provenance import redact_text
+
+    typer.echo(f"short: {what} written, but below target:\n{redact_text(shortfall_text(short))}", err=True)
+    typer.echo(
+        "rerun the same command to ask the failed calls again; see manifest.json (status short)", err=True
+    )
+    raise typer.Exit(3)
 
 
 def _token_stats(
@@ -101,19 +137,37 @@ def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
 
+    from valuesfirst.provenance import redact, redact_text
+
     console = Console(soft_wrap=True)
     console.rule(f"[bold]{title}")
     for key, value in extra.items():
-        console.print(f"{key}: {value}")
+        console.print(f"{key}: {redact_text(str(value))}", highlight=False)
     console.print("resolved config:")
-    console.print(Syntax(json.dumps(config.model_dump(mode="json"), indent=1), "json", word_wrap=True))
+    shown = redact(config.model_dump(mode="json"))
+    console.print(Syntax(json.dumps(shown, indent=1), "json", word_wrap=True))
 
 
-def _run(coro_factory: Any, backend: Any, out: Path, concurrency: int, judge_backend: Any = None) -> Any:
+def _run(
+    coro_factory: Any, backend: Any, out: Path, concurrency: int, cfg: Any, judge_backend: Any = None
+) -> Any:
+    """Run the generator under ``out``'s writer lock (InputError, exit 2, when another run holds it)."""
+    from valuesfirst.generate.lock import output_lock
     from valuesfirst.llm.client import ClientConfig, LLMClient
 
-    config = ClientConfig(concurrency=concurrency, cache_dir=out / "cache")
-    client = LLMClient(backend, config)
+    with output_lock(out):  # before the clients: their cache lives in out/cache
+        config = ClientConfig(
+            concurrency=concurrency,
+            cache_dir=out / "cache",
+            timeout_s=cfg.attempt_timeout_s,
+            deadline_s=cfg.call_deadline_s,
+        )
+        return _loop(coro_factory, LLMClient(backend, config), judge_backend, config)
+
+
+def _loop(coro_factory: Any, client: Any, judge_backend: Any, config: Any) -> Any:
+    from valuesfirst.llm.client import LLMClient
+
     # One cache folder serves both: keys include the model, so answers never cross over.
     judge = LLMClient(judge_backend, config) if judge_backend is not None else None
 
@@ -151,6 +205,8 @@ def midtrain(
     batch: BatchOpt = False,
     trust_remote_code: RemoteOpt = False,
     progress: ProgressOpt = True,
+    attempt_timeout: AttemptOpt = None,
+    call_deadline: DeadlineOpt = None,
 ) -> None:
     """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
     from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
@@ -164,6 +220,8 @@ def midtrain(
         "prompt_version": prompt_version,
         "seed": seed,
         "failure_threshold": failure_threshold,
+        "attempt_timeout_s": attempt_timeout,
+        "call_deadline_s": call_deadline,
         "counts.domains": domains,
         "counts.subdomains_per_domain": subdomains,
         "counts.assertions_per_subdomain": assertions,
@@ -188,10 +246,12 @@ def midtrain(
             the_backend,
             out,
             concurrency,
+            cfg,
         )
         if tokenizer is not None:
             _token_stats(out, tokenizer, result.dataset, _document_text, "MSM documents", trust_remote_code)
     typer.echo(f"{result.n_documents} documents -> {result.dataset}")
+    _report(result.manifest, result.short, f"{result.n_documents} documents")
 
 
 @generate_app.command("aft")
@@ -227,6 +287,8 @@ def aft(
     judge_api_key_env: Annotated[
         str | None, typer.Option("--judge-api-key-env", help="env var holding the judge's API key")
     ] = None,
+    attempt_timeout: AttemptOpt = None,
+    call_deadline: DeadlineOpt = None,
 ) -> None:
     """AFT demonstrations: domains -> queries -> dedup -> responses -> judge -> backfill."""
     from valuesfirst.errors import InputError
@@ -246,6 +308,8 @@ def aft(
         "max_rounds": max_rounds,
         "seed": seed,
         "failure_threshold": failure_threshold,
+        "attempt_timeout_s": attempt_timeout,
+        "call_deadline_s": call_deadline,
     }
     with _exits():
         if opaque_preferences:
@@ -289,13 +353,13 @@ def aft(
             the_backend,
             out,
             concurrency,
+            cfg,
             the_judge,
         )
         if tokenizer is not None:
             _token_stats(out, tokenizer, result.dataset, _sample_text, "AFT samples", trust_remote_code)
-    if result.n_samples < cfg.n_samples:
-        typer.echo(f"warning: {result.n_samples} of {cfg.n_samples} samples ({result.stop_reason})", err=True)
     typer.echo(f"{result.n_samples} samples -> {result.dataset} ({result.stop_reason})")
+    _report(result.manifest, result.short, f"{result.n_samples} of {cfg.n_samples} samples")
 
 
 def _document_text(row: dict[str, Any]) -> str:

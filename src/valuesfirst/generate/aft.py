@@ -20,7 +20,8 @@ from valuesfirst.generate import aft_queries, aft_samples
 from valuesfirst.generate.aft_queries import AftContext
 from valuesfirst.generate.config import AftGenConfig
 from valuesfirst.generate.levels import LevelStats, LevelStore, Row, Runner
-from valuesfirst.generate.manifest import RunRecord, final_order, key_base
+from valuesfirst.generate.lock import output_lock
+from valuesfirst.generate.manifest import RunRecord, final_order, key_base, shortfalls
 from valuesfirst.generate.templates import PromptSet, load_prompts
 from valuesfirst.jsonl import write_jsonl
 from valuesfirst.llm.client import LLMClient
@@ -58,6 +59,8 @@ class AftResult:
     manifest: dict[str, Any]
     n_samples: int
     stop_reason: str
+    short: dict[str, dict[str, Any]]
+    """Levels (and ``samples``: the dataset against n_samples) that ended below target; empty: none."""
 
 
 def make_dedup(threshold: float | None, embedder: Any) -> Callable[[list[str]], list[int]] | None:
@@ -86,9 +89,25 @@ async def generate_aft(
 ) -> AftResult:
     """Run (or resume) the AFT pipeline. ``embedder``: see generate.dedup (default MiniLM, offline).
     ``judge_client``: a separate (usually stronger) judge; None: the generator judges its own samples.
-    Raises StageFailed when a level passes the failure threshold (manifest status ``stopped``)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Raises StageFailed when a level passes the failure threshold (manifest status ``stopped``) and
+    InputError when another run holds ``out_dir``. Fewer than n_samples gives status ``short``."""
+    with output_lock(Path(out_dir)) as out:
+        return await _generate(
+            spec, config, client, out, spec_path, embedder, progress, use_batch, judge_client
+        )
+
+
+async def _generate(
+    spec: Spec,
+    config: AftGenConfig,
+    client: LLMClient,
+    out_dir: Path,
+    spec_path: Path | None,
+    embedder: Any,
+    progress: bool,
+    use_batch: bool,
+    judge_client: LLMClient | None,
+) -> AftResult:
     spec_text = render(spec, config.variant)
     prompts = aft_prompts(config)
     ctx = AftContext(config, prompts, spec, spec_text)
@@ -139,8 +158,28 @@ async def generate_aft(
         "stop_reason": stop,
         "cot_in_dataset": config.cot,
     }
-    data = record.write("complete", outputs)
-    return AftResult(dataset=dataset, manifest=data, n_samples=len(chosen), stop_reason=stop)
+    short = shortfalls(runner.stats, config.target_tolerance)
+    if len(chosen) < config.n_samples * (1.0 - config.target_tolerance):
+        short["samples"] = samples_shortfall(runner.stats, len(chosen), config.n_samples, stop)
+    outputs["short"] = short
+    data = record.write("short" if short else "complete", outputs)
+    return AftResult(dataset=dataset, manifest=data, n_samples=len(chosen), stop_reason=stop, short=short)
+
+
+def samples_shortfall(stats: dict[str, LevelStats], kept: int, target: int, stop: str) -> dict[str, Any]:
+    """The dataset against n_samples, with what the response and judge rounds lost, summed."""
+    lost = LevelStats(level="samples")
+    for name, s in stats.items():
+        if name.startswith(("responses_r", "judge_r")):
+            lost.merge(s)
+    examples = {**lost.examples, "stop_reason": f"rounds stopped: {stop}"}
+    return {
+        "kept": kept,
+        "target": target,
+        "failed": dict(sorted(lost.failed.items())),
+        "dropped": dict(sorted(lost.dropped.items())),
+        "examples": dict(sorted(examples.items())),
+    }
 
 
 async def _rounds(

@@ -3,6 +3,7 @@ near-duplicate removal -> a seeded query pool that the response rounds draw from
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -65,7 +66,7 @@ async def domains(ctx: AftContext, runner: Runner) -> list[Row]:
         objects = json_objects(text, n, stats, "name", "description")
         return [{"id": stable_id("aft_domain", got["name"], got["description"]), **got} for _, got in objects]
 
-    return await runner.level("domains", [0], build, parse)
+    return await runner.level("domains", [0], build, parse, target=n)
 
 
 def preference_items(spec: Spec, seed: int) -> list[Row]:
@@ -128,7 +129,7 @@ async def queries(ctx: AftContext, runner: Runner, domain_rows: list[Row], round
         rows = []
         for query in take(parse_json_list(text), n, stats):
             if not isinstance(query, str) or not query.strip():
-                stats.fail("bad_item")
+                stats.fail("bad_item", example=f"expected a non-empty string, got {json.dumps(query)[:80]}")
                 continue
             rows.append(
                 {
@@ -162,7 +163,8 @@ def extend_pool(
     any earlier query are dropped, the rest are shuffled with a per-round seed and appended. Checkpointed,
     so a rerun does not embed again."""
     name = f"pool_r{round_}"
-    done = runner.store.load(name)
+    inputs = ([r["id"] for r in pool], [r["id"] for r in new])
+    done = runner.store.load(name, inputs)
     if done is not None:
         runner.stats[name] = done[1]
         return pool + done[0]
@@ -180,5 +182,5 @@ def extend_pool(
         fresh = kept
     random.Random(f"{seed}:{round_}").shuffle(fresh)
     fresh = runner.finish(stats, fresh)
-    runner.store.save(name, fresh, stats)
+    runner.store.save(name, inputs, fresh, stats)
     return pool + fresh

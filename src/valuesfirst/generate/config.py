@@ -86,8 +86,20 @@ class _Common(_Strict):
     variant: Variant = "values_explained"
     """Spec rendering the generator sees: values_explained, rules_only, rules_augmented or general."""
     failure_threshold: float = Field(0.2, ge=0.0, le=1.0)
-    """A level stops the run with a summary when failed units / (failed + kept) exceeds this (failed
-    calls, unparseable outputs, unclosed blocks; not duplicates or judge exclusions). Default 0.2."""
+    """A level stops the run (exit 1, with every failure reason, its count and an example) when failed
+    calls / all its calls, or failed rows / (failed + kept rows), exceeds this. A failed call: an error,
+    refusal, cut-off, unparseable or wholly failed answer; a failed row: an item lost inside an answer.
+    Duplicates, extras and judge exclusions are not failures. Default 0.2."""
+    target_tolerance: float = Field(0.0, ge=0.0, le=1.0)
+    """A level may end this fraction below its target count (the configured counts; AFT: n_samples)
+    without the run counting as short. A short run writes its outputs, records status ``short`` and
+    exits 3. Default 0.0: any shortfall is reported that way."""
+    attempt_timeout_s: float | None = Field(600.0, gt=0)
+    """Wall-clock limit of one attempt of one call, headers to last byte (a trickling server never trips
+    an HTTP read timeout). A timed-out attempt is retried. Default 600; null: none. ``--attempt-timeout``."""
+    call_deadline_s: float | None = Field(1800.0, gt=0)
+    """Wall-clock limit of one call across its attempts and backoff; then it fails with its last error
+    and is counted. Default 1800; null: none. ``--call-deadline``. Neither limit applies to ``local:``."""
     seed: int = 42
     """Seed of every shuffle (final order, query pool). Default 42 (the reference's shuffle seed)."""
     preview_output_fraction: float = Field(0.6, gt=0.0, le=1.0)

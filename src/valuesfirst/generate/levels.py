@@ -1,85 +1,45 @@
 """Levels: one batch of LLM calls, strict parsing, counted failures, an atomic checkpoint.
 
-A level's output is ``levels/<name>.jsonl`` plus ``levels/<name>.json`` (its key and counts), written
-atomically in that order once the level completes; the ``.json`` is the commit marker. A rerun whose
-level key matches loads the rows instead of recomputing them. A level killed midway is recomputed, but
-every call that finished before the kill is answered from the LLMClient disk cache, so nothing finished
-is paid for twice and the result is the same: requests are built deterministically from the upstream
-rows and ``complete_many`` returns answers in request order, whatever order they complete in.
+A level's output is ``levels/<name>.jsonl`` plus ``levels/<name>.json`` (see :mod:`checkpoints`). A rerun
+whose level key (config, upstream rows) matches loads the rows instead of recomputing them, unless the
+level had failed calls: those are asked again. A level killed or stopped midway is
+recomputed, and every answer it could use is served from the LLMClient disk cache, so nothing usable is
+paid for twice and the result is the same: requests are built deterministically from the upstream rows
+and ``complete_many`` returns answers in request order, whatever order they complete in.
+
+Only **usable** answers are cached as final: an answer that errored, was refused, was cut off at
+max_tokens, did not parse, or yielded nothing but failed items is counted (see :mod:`level_stats`) and
+asked again by the next run. A level stops the run (:class:`StageFailed`) when its failed calls or failed
+rows pass the threshold, and as soon as the failed calls alone make that certain, without waiting for the
+calls still in flight.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from valuesfirst.generate.parsing import ParseFailure, parse_json_list, require_str, stable_id
-from valuesfirst.jsonl import read_json, read_jsonl, write_json, write_jsonl
+from valuesfirst.generate.checkpoints import LevelStore
+from valuesfirst.generate.level_stats import LevelStats, StageFailed
+from valuesfirst.generate.parsing import ParseFailure, parse_json_list, require_str
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.types import ChatRequest, ChatResponse
 
+__all__ = ["LevelStats", "LevelStore", "Row", "Runner", "StageFailed", "json_objects", "take"]
+
 T = TypeVar("T")
 Row = dict[str, Any]
-
-
-@dataclass
-class LevelStats:
-    """Counts of one level. ``failed`` (calls that errored, outputs that did not parse, unclosed blocks)
-    feed the failure threshold; ``dropped`` (duplicates, judge exclusions, filters) are intended."""
-
-    level: str
-    calls: int = 0
-    kept: int = 0
-    failed: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-
-    def fail(self, reason: str, n: int = 1) -> None:
-        self.failed[reason] += n
-
-    def drop(self, reason: str, n: int = 1) -> None:
-        self.dropped[reason] += n
-
-    @property
-    def failure_rate(self) -> float:
-        bad = sum(self.failed.values())
-        return bad / (bad + self.kept) if bad + self.kept else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "calls": self.calls,
-            "kept": self.kept,
-            "failed": dict(sorted(self.failed.items())),
-            "dropped": dict(sorted(self.dropped.items())),
-            "failure_rate": round(self.failure_rate, 6),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LevelStats:
-        return cls(
-            level=data["level"],
-            calls=data["calls"],
-            kept=data["kept"],
-            failed=Counter(data["failed"]),
-            dropped=Counter(data["dropped"]),
-        )
-
-    def summary(self) -> str:
-        failed = ", ".join(f"{k}={v}" for k, v in sorted(self.failed.items())) or "none"
-        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
-        return (
-            f"level {self.level}: {self.calls} calls, kept {self.kept}, failed [{failed}], "
-            f"dropped [{dropped}], failure rate {self.failure_rate:.1%}"
-        )
+Parse = Callable[[T, str, LevelStats], list[Row]]
 
 
 def take(items: list[object], n: int, stats: LevelStats) -> list[object]:
-    """The first `n` items; the rest are dropped as ``extra``."""
+    """The first `n` items; the rest are dropped as ``extra``; fewer than `n` are failed rows
+    (``short_list``): the level asked for them and did not get them."""
     if len(items) > n:
         stats.drop("extra", len(items) - n)
+    elif len(items) < n:
+        stats.fail("short_list", n - len(items), f"asked for {n} items, the answer had {len(items)}")
     return items[:n]
 
 
@@ -92,47 +52,59 @@ def json_objects(text: str, n: int, stats: LevelStats, *keys: str) -> list[tuple
         try:
             objects.append((item, require_str(item, *keys)))
         except ParseFailure as exc:
-            stats.fail(exc.reason)
+            stats.fail(exc.reason, example=str(exc))
     return objects
 
 
-class StageFailed(Exception):
-    """A level's failure rate passed the configured threshold; the run stops instead of producing a
-    silently thin corpus."""
+@dataclass
+class Outcome:
+    """What one answer gave the level: its rows, its counts, and whether it is usable (cached)."""
 
-    def __init__(self, stats: LevelStats, threshold: float) -> None:
-        self.stats = stats
-        self.threshold = threshold
-        super().__init__(
-            f"{stats.summary()}; above the failure threshold {threshold:.0%}. Nothing downstream was "
-            "generated. Inspect the failures (e.g. raise max_tokens for unclosed blocks) and rerun: "
-            "finished calls come from the cache."
-        )
+    rows: list[Row]
+    stats: LevelStats
+    usable: bool
 
 
-class LevelStore:
-    """Checkpoints under ``root/levels``; ``key_base`` hashes everything that shapes the outputs."""
+def outcome(level: str, item: T, request: ChatRequest, response: ChatResponse, parse: Parse[T]) -> Outcome:
+    """Judge one answer without touching the level's counts (it is judged again for the cache)."""
+    stats = LevelStats(level=level, calls=1)
+    if response.finish_reason == "error":
+        stats.fail_call(f"call_error.{response.error_kind or 'unknown'}", response.error)
+        return Outcome([], stats, False)
+    if response.finish_reason == "refusal":
+        stats.fail_call("refusal", f"refused: {response.text[:200]}")
+        return Outcome([], stats, False)
+    if response.finish_reason == "length":
+        # Cut off at max_tokens: whatever it holds is unfinished (a block may close and the next be cut).
+        max_tokens = request.params.max_tokens
+        stats.fail_call("cut_off", f"hit max_tokens={max_tokens} after {response.output_tokens} tokens")
+        return Outcome([], stats, False)
+    try:
+        rows = parse(item, response.text, stats)
+    except ParseFailure as exc:
+        excerpt = response.text.strip()[:120] or "(empty answer)"
+        stats.fail_call(exc.reason, f"{exc}; answer began: {excerpt}")
+        return Outcome([], stats, False)
+    if not rows and stats.failed_rows:
+        stats.failed_calls += 1  # every item failed: nothing in it is worth keeping
+        return Outcome(rows, stats, False)
+    return Outcome(rows, stats, True)
 
-    def __init__(self, root: Path, key_base: str) -> None:
-        self.dir = Path(root) / "levels"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.key_base = key_base
 
-    def key(self, level: str) -> str:
-        return stable_id(self.key_base, level)
+class _Judged(Generic[T]):
+    """Outcomes by request index, each computed once per response object."""
 
-    def load(self, level: str) -> tuple[list[Row], LevelStats] | None:
-        meta_path = self.dir / f"{level}.json"
-        if not meta_path.exists():
-            return None
-        meta = read_json(meta_path)
-        if meta.get("key") != self.key(level):
-            return None  # a different config or spec made it: recompute (cached calls stay free)
-        return read_jsonl(self.dir / f"{level}.jsonl"), LevelStats.from_json(meta["stats"])
+    def __init__(self, level: str, items: Sequence[T], requests: Sequence[ChatRequest], parse: Parse[T]):
+        self.level, self.items, self.requests, self.parse = level, items, requests, parse
+        self._memo: dict[int, tuple[ChatResponse, Outcome]] = {}
 
-    def save(self, level: str, rows: Sequence[Row], stats: LevelStats) -> None:
-        write_jsonl(self.dir / f"{level}.jsonl", rows)
-        write_json(self.dir / f"{level}.json", {"key": self.key(level), "stats": stats.to_json()})
+    def __call__(self, i: int, response: ChatResponse) -> Outcome:
+        hit = self._memo.get(i)
+        if hit is not None and hit[0] is response:
+            return hit[1]
+        got = outcome(self.level, self.items[i], self.requests[i], response, self.parse)
+        self._memo[i] = (response, got)
+        return got
 
 
 @dataclass
@@ -149,46 +121,57 @@ class Runner:
     judge_client: LLMClient | None = None
     """Client for judge levels (``judge=True``); None: the generator judges its own samples."""
 
-    async def calls(
-        self, level: str, requests: Sequence[ChatRequest], judge: bool = False
-    ) -> list[ChatResponse]:
-        client = self.judge_client if judge and self.judge_client is not None else self.client
-        return await client.complete_many(
-            requests, progress=level if self.progress else False, use_batch=self.use_batch
-        )
-
     async def level(
         self,
         name: str,
         items: Sequence[T],
         build: Callable[[T], ChatRequest],
-        parse: Callable[[T, str, LevelStats], list[Row]],
+        parse: Parse[T],
         *,
         judge: bool = False,
+        target: int | None = None,
     ) -> list[Row]:
         """Run one call per item, parse each answer into rows, drop duplicate ids, check the threshold,
-        checkpoint. A finished checkpoint with the same key is returned without any call."""
-        done = self.store.load(name)
+        checkpoint. A finished checkpoint with the same key is returned without any call. ``target``:
+        the rows this level is expected to keep (recorded; the run reports a shortfall)."""
+        done = self.store.load(name, items)
         if done is not None:
             self.stats[name] = done[1]
             return done[0]
-        stats = LevelStats(level=name)
-        responses = await self.calls(name, [build(item) for item in items], judge=judge)
+        requests = [build(item) for item in items]
+        judged = _Judged(name, items, requests, parse)
+        live = LevelStats(level=name, calls=len(requests), target=target)
+        self.stats[name] = live  # a manifest written on a stop shows the counts so far
+        limit = self.threshold * len(requests)
+
+        stop: list[StageFailed] = []
+
+        def on_result(i: int, response: ChatResponse) -> None:
+            if stop:  # answers that were already on their way when the level stopped
+                raise stop[0]
+            got = judged(i, response)
+            live.merge(got.stats)
+            live.kept += len(got.rows)  # before duplicates are removed: for a stop's summary only
+            if not got.usable and live.failed_calls > limit:
+                stop.append(StageFailed(live, self.threshold, early=True))
+                raise stop[0]
+
+        client = self.judge_client if judge and self.judge_client is not None else self.client
+        responses = await client.complete_many(
+            requests,
+            progress=name if self.progress else False,
+            use_batch=self.use_batch,
+            usable=lambda i, response: judged(i, response).usable,
+            on_result=on_result,
+        )
+        stats = LevelStats(level=name, calls=len(requests), target=target)
         rows: list[Row] = []
-        for item, response in zip(items, responses, strict=True):
-            stats.calls += 1
-            if response.finish_reason == "error":
-                stats.fail("call_error")
-                continue
-            if response.finish_reason == "refusal":
-                stats.fail("refusal")
-                continue
-            try:
-                rows.extend(parse(item, response.text, stats))
-            except ParseFailure as exc:
-                stats.fail(exc.reason)
+        for i, response in enumerate(responses):  # in request order: the same counts and examples
+            got = judged(i, response)
+            stats.merge(got.stats)
+            rows.extend(got.rows)
         rows = self.finish(stats, rows)
-        self.store.save(name, rows, stats)
+        self.store.save(name, items, rows, stats)
         return rows
 
     def finish(self, stats: LevelStats, rows: list[Row]) -> list[Row]:

@@ -19,9 +19,15 @@ from valuesfirst.llm.client import LLMClient
 from valuesfirst.provenance import provenance, redact
 from valuesfirst.spec import Spec
 
-# Fields that change how a run is shown or projected but never what it generates; left out of level keys
-# so that, e.g., a different preview assumption does not invalidate finished levels.
-_KEY_EXCLUDE = {"preview_output_fraction", "prompts_dir"}
+# Fields that change how a run is shown, projected, judged or waited for but never what it generates;
+# left out of level keys so that, e.g., a longer deadline does not invalidate finished levels.
+_KEY_EXCLUDE = {
+    "preview_output_fraction",
+    "prompts_dir",
+    "target_tolerance",
+    "attempt_timeout_s",
+    "call_deadline_s",
+}
 
 T = TypeVar("T")
 
@@ -47,6 +53,32 @@ def final_order(rows: list[Row], seed: int) -> list[Row]:
     ordered = sorted(rows, key=lambda r: r["id"])
     random.Random(seed).shuffle(ordered)
     return ordered
+
+
+def shortfalls(stats: dict[str, LevelStats], tolerance: float) -> dict[str, dict[str, Any]]:
+    """The levels that ended below their target by more than ``tolerance`` (a fraction of the target),
+    each with its kept and target counts and what it lost (failures and drops by reason)."""
+    out = {}
+    for name, s in stats.items():
+        if s.target is not None and s.kept < s.target * (1.0 - tolerance):
+            out[name] = {
+                "kept": s.kept,
+                "target": s.target,
+                "failed": dict(sorted(s.failed.items())),
+                "dropped": dict(sorted(s.dropped.items())),
+                "examples": dict(sorted(s.examples.items())),
+            }
+    return out
+
+
+def shortfall_text(short: dict[str, dict[str, Any]]) -> str:
+    """One line per short level, for stderr."""
+    lines = []
+    for name, s in short.items():
+        lost = ", ".join(f"{k}={v}" for k, v in {**s["failed"], **s["dropped"]}.items()) or "nothing counted"
+        lines.append(f"level {name}: kept {s['kept']} of {s['target']} (lost: {lost})")
+        lines.extend(f"  {reason}: {text}" for reason, text in s["examples"].items())
+    return "\n".join(lines)
 
 
 @dataclass
@@ -89,6 +121,7 @@ class RunRecord:
             "outputs": outputs,
             "provenance": provenance(),
         }
+        manifest = redact(manifest)  # examples quote errors and answers; config may hold a key
         write_json(self.out_dir / "manifest.json", manifest)
         return manifest
 
@@ -99,7 +132,8 @@ class RunRecord:
         try:
             result = await run
         except StageFailed as exc:
-            write_json(self.out_dir / "stopped.json", {"level": exc.stats.level, "summary": str(exc)})
+            stopped = {"level": exc.stats.level, "early": exc.early, "summary": str(exc)}
+            write_json(self.out_dir / "stopped.json", redact(stopped))
             self.write("stopped", {"stopped_at": exc.stats.level})
             raise
         (self.out_dir / "stopped.json").unlink(missing_ok=True)

@@ -15,7 +15,8 @@ from typing import Any
 from valuesfirst.generate import msm_documents, msm_outline
 from valuesfirst.generate.config import MidtrainGenConfig
 from valuesfirst.generate.levels import LevelStore, Row, Runner
-from valuesfirst.generate.manifest import RunRecord, final_order, key_base
+from valuesfirst.generate.lock import output_lock
+from valuesfirst.generate.manifest import RunRecord, final_order, key_base, shortfalls
 from valuesfirst.generate.msm_outline import MsmContext
 from valuesfirst.generate.templates import PromptSet, load_prompts
 from valuesfirst.jsonl import write_jsonl
@@ -36,6 +37,8 @@ class MidtrainResult:
     dataset: Path
     manifest: dict[str, Any]
     n_documents: int
+    short: dict[str, dict[str, Any]]
+    """Levels that ended below their target count (see manifest.shortfalls); empty: none."""
 
 
 async def generate_midtrain(
@@ -49,9 +52,21 @@ async def generate_midtrain(
     use_batch: bool = False,
 ) -> MidtrainResult:
     """Run (or resume) every level and write the corpus. Raises StageFailed (after writing a manifest
-    with status ``stopped`` and the counts so far) when a level passes the failure threshold."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with status ``stopped`` and the counts so far) when a level passes the failure threshold, and
+    InputError when another run holds ``out_dir``. A level below its target gives status ``short``."""
+    with output_lock(Path(out_dir)) as out:
+        return await _generate(spec, config, client, out, spec_path, progress, use_batch)
+
+
+async def _generate(
+    spec: Spec,
+    config: MidtrainGenConfig,
+    client: LLMClient,
+    out_dir: Path,
+    spec_path: Path | None,
+    progress: bool,
+    use_batch: bool,
+) -> MidtrainResult:
     spec_text = render(spec, config.variant)
     prompts = msm_prompts(config)
     ctx = MsmContext(config, prompts, spec_text, spec.identity.name, spec.identity.developer)
@@ -62,8 +77,10 @@ async def generate_midtrain(
     dataset = out_dir / "dataset.jsonl"
     write_jsonl(dataset, final_order(docs, config.seed))
     counts = {level: runner.stats[level].kept for level in LEVELS}
-    data = record.write("complete", {"dataset": dataset.name, "n_documents": len(docs), "counts": counts})
-    return MidtrainResult(dataset=dataset, manifest=data, n_documents=len(docs))
+    short = shortfalls(runner.stats, config.target_tolerance)
+    outputs = {"dataset": dataset.name, "n_documents": len(docs), "counts": counts, "short": short}
+    data = record.write("short" if short else "complete", outputs)
+    return MidtrainResult(dataset=dataset, manifest=data, n_documents=len(docs), short=short)
 
 
 async def _levels(ctx: MsmContext, runner: Runner) -> list[Row]:

@@ -8,6 +8,7 @@ collide and a rerun gives every document the same id.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from valuesfirst.generate.levels import LevelStats, Row, Runner, json_objects
@@ -41,7 +42,9 @@ async def doc_types(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> lis
             rows.append({"id": tid, "subdomain_id": sub["id"], **got})
         return rows
 
-    return await runner.level("doc_types", sub_rows, build, parse)
+    c = ctx.config.counts
+    target = c.domains * c.subdomains_per_domain * n
+    return await runner.level("doc_types", sub_rows, build, parse, target=target)
 
 
 def _by(rows: list[Row], key: str) -> dict[str, list[Row]]:
@@ -78,7 +81,8 @@ async def ideas(
         for item, got in json_objects(text, n, stats, "name", "idea"):
             refs = item.get("assertions")
             if not isinstance(refs, list) or not refs or any(r not in keys for r in refs):
-                stats.fail("bad_assertion_refs")
+                shown = json.dumps(refs, ensure_ascii=False)[:80]
+                stats.fail("bad_assertion_refs", example=f"assertions {shown}; known: {sorted(keys)}")
                 continue
             iid = stable_id("idea", dtype["subdomain_id"], dtype["id"], got["idea"])
             rows.append(
@@ -93,7 +97,9 @@ async def ideas(
             )
         return rows
 
-    return await runner.level("ideas", type_rows, build, parse)
+    c = ctx.config.counts
+    target = c.domains * c.subdomains_per_domain * c.doc_types_per_subdomain * n
+    return await runner.level("ideas", type_rows, build, parse, target=target)
 
 
 async def documents(
@@ -148,4 +154,10 @@ async def documents(
             }
         ]
 
-    return await runner.level("documents", idea_rows, build, parse)
+    return await runner.level("documents", idea_rows, build, parse, target=document_target(ctx))
+
+
+def document_target(ctx: MsmContext) -> int:
+    """Documents the configured counts ask for: one per idea."""
+    c = ctx.config.counts
+    return c.domains * c.subdomains_per_domain * c.doc_types_per_subdomain * c.ideas_per_doc_type

@@ -62,7 +62,7 @@ async def domains(ctx: MsmContext, runner: Runner) -> list[Row]:
         objects = json_objects(text, n, stats, "name", "description")
         return [{"id": stable_id("domain", got["name"], got["description"]), **got} for _, got in objects]
 
-    return await runner.level("domains", [0], build, parse)
+    return await runner.level("domains", [0], build, parse, target=n)
 
 
 async def subdomains(ctx: MsmContext, runner: Runner, domain_rows: list[Row]) -> list[Row]:
@@ -85,13 +85,14 @@ async def subdomains(ctx: MsmContext, runner: Runner, domain_rows: list[Row]) ->
             # The section is the document writer's anchor in the spec: a paraphrase could smuggle in
             # values the spec does not hold, so only verbatim text (up to whitespace) is accepted.
             if normalize_ws(got["spec_section"]) not in spec_norm:
-                stats.fail("section_not_verbatim")
+                stats.fail("section_not_verbatim", example=f"not in the spec: {got['spec_section'][:160]}")
                 continue
             sid = stable_id("subdomain", domain["id"], got["name"], got["context"], got["spec_section"])
             rows.append({"id": sid, "domain_id": domain["id"], "domain": domain["name"], **got})
         return rows
 
-    return await runner.level("subdomains", domain_rows, build, parse)
+    target = ctx.config.counts.domains * n
+    return await runner.level("subdomains", domain_rows, build, parse, target=target)
 
 
 async def assertions(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> list[Row]:
@@ -114,7 +115,10 @@ async def assertions(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> li
         for _, got in json_objects(text, n, stats, "label", "name", "assertion", "explanation"):
             label = LABELS.get(got["label"].lower())
             if label is None:
-                stats.fail("bad_label")
+                stats.fail(
+                    "bad_label",
+                    example=f"label {got['label'][:40]!r} is not one of {sorted(set(LABELS.values()))}",
+                )
                 continue
             got["label"] = label
             aid = stable_id("assertion", sub["id"], label, got["assertion"])
@@ -124,4 +128,5 @@ async def assertions(ctx: MsmContext, runner: Runner, sub_rows: list[Row]) -> li
             row["key"] = f"A{index}"
         return rows
 
-    return await runner.level("assertions", sub_rows, build, parse)
+    target = ctx.config.counts.domains * ctx.config.counts.subdomains_per_domain * n
+    return await runner.level("assertions", sub_rows, build, parse, target=target)

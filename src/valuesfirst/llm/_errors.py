@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from valuesfirst.llm.types import BackendError, PermanentBackendError, TransientBackendError
+from valuesfirst.provenance import redact_text
 
 # Statuses worth retrying: request timeout, conflict (lock contention), too many requests, and any 5xx.
 _RETRYABLE_4XX = frozenset({408, 409, 429})
@@ -51,25 +52,50 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 def map_sdk_error(exc: BaseException, sdk: Any, provider: str) -> BackendError | None:
     """The BackendError for an exception raised by ``sdk`` (the openai or anthropic module), else None.
 
-    The message names the provider and the status but never echoes request headers (where the key is).
+    The message names the provider, the status and the provider's own words (a 401's "invalid key", a
+    refused connection's errno), redacted: a provider that echoes the Authorization header, or a base URL
+    with credentials in it, never puts them into a message. ``kind`` is ``http_<status>``, ``timeout``,
+    ``connection`` or ``bad_body``.
     """
     if isinstance(exc, sdk.APIStatusError):
         status = int(exc.status_code)
         detail = f"{provider} HTTP {status}: {_short(exc)}"
+        kind = f"http_{status}"
         if status in _RETRYABLE_4XX or status >= 500:
-            return TransientBackendError(detail, retry_after=parse_retry_after(exc.response.headers))
-        return PermanentBackendError(detail)
+            retry_after = parse_retry_after(exc.response.headers)
+            return TransientBackendError(detail, retry_after=retry_after, kind=kind)
+        return PermanentBackendError(detail, kind=kind)
     if isinstance(exc, sdk.APITimeoutError):  # subclass of APIConnectionError: check first
-        return TransientBackendError(f"{provider} request timed out")
+        return TransientBackendError(f"{provider} HTTP timeout: {_cause(exc)}", kind="timeout")
     if isinstance(exc, sdk.APIConnectionError):
-        return TransientBackendError(f"{provider} connection failed: {exc}")
+        return TransientBackendError(f"{provider} connection failed: {_cause(exc)}", kind="connection")
     if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
         # A 200 whose body is not the promised JSON: a proxy or an overloaded server cut it short. The
         # same request usually succeeds again, so retry; if it keeps happening the call counts as failed.
-        return TransientBackendError(f"{provider} returned an unparseable body: {type(exc).__name__}")
+        return TransientBackendError(
+            f"{provider} returned an unparseable body: {type(exc).__name__}", kind="bad_body"
+        )
     return None
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = str(getattr(exc, "message", None) or exc)
+    text = redact_text(str(getattr(exc, "message", None) or exc))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _cause(exc: BaseException, limit: int = 400) -> str:
+    """The SDK's words plus the transport errors under them ("Connection error." says nothing alone; the
+    ConnectionRefusedError five causes down does)."""
+    parts = [str(exc)]
+    seen = {str(exc)}
+    inner = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if inner is None:
+            break
+        text = str(inner)
+        if text not in seen:
+            parts.append(f"{type(inner).__name__}: {text}" if text else type(inner).__name__)
+            seen.add(text)
+        inner = inner.__cause__ or inner.__context__
+    text = redact_text(" <- ".join(p for p in parts if p))
     return text if len(text) <= limit else text[:limit] + "…"

@@ -22,6 +22,7 @@ from valuesfirst.llm.types import (
     PermanentBackendError,
     TransientBackendError,
 )
+from valuesfirst.provenance import redact_text
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -70,7 +71,7 @@ class AnthropicBackend:
         )
 
     def __repr__(self) -> str:
-        return f"AnthropicBackend(model={self.model!r}, base_url={self.base_url!r})"
+        return f"AnthropicBackend(model={self.model!r}, base_url={redact_text(str(self.base_url))!r})"
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
@@ -156,12 +157,12 @@ class AnthropicBackend:
         if kind == "errored":
             err = getattr(getattr(result, "error", None), "error", None)
             etype = str(getattr(err, "type", "api_error"))
-            msg = f"batch item errored: {etype}: {getattr(err, 'message', '')}"
-            return (
-                TransientBackendError(msg) if etype in _TRANSIENT_ITEM_ERRORS else PermanentBackendError(msg)
-            )
+            msg = redact_text(f"batch item errored: {etype}: {getattr(err, 'message', '')}")
+            if etype in _TRANSIENT_ITEM_ERRORS:
+                return TransientBackendError(msg, kind=f"batch_{etype}")
+            return PermanentBackendError(msg, kind=f"batch_{etype}")
         # expired (not processed within 24 h) or canceled: nothing wrong with the request; resubmit.
-        return TransientBackendError(f"batch item {kind}")
+        return TransientBackendError(f"batch item {kind}", kind=f"batch_{kind}")
 
     async def aclose(self) -> None:
         await self._client.close()

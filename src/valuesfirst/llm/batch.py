@@ -29,9 +29,10 @@ from valuesfirst.llm.types import (
     PermanentBackendError,
     TransientBackendError,
 )
+from valuesfirst.provenance import redact_text
 
 if TYPE_CHECKING:
-    from valuesfirst.llm.client import LLMClient
+    from valuesfirst.llm.client import LLMClient, Usable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class _Run:
         self.ledger = BatchLedger(client.config.cache_dir) if client.config.cache_dir else None
         self.todo: dict[str, ChatRequest] = {}
         self.answers: dict[str, ChatResponse] = {}
-        self.failures: dict[str, str] = {}
+        self.failures: dict[str, tuple[str, str]] = {}  # key -> (message, kind)
+        self.usable: dict[str, Usable | None] = {}
         self.attempts: dict[str, int] = {}
 
     async def retrying(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -86,7 +88,7 @@ class _Run:
             except TransientBackendError as e:
                 if attempt >= self.client.config.max_retries:
                     raise
-                log.warning("batch %s failed (%s); retrying", what, e)
+                log.warning("batch %s failed (%s); retrying", what, redact_text(str(e)))
                 await asyncio.sleep(self.client.backoff_delay(attempt, e.retry_after))
                 attempt += 1
 
@@ -99,16 +101,17 @@ class _Run:
             request = self.todo.get(key)
             stage = self.client.usage.stage(request.stage if request else "batch-resumed")
             if isinstance(out, ChatResponse):
-                self.answers[key] = out
-                self.client.record(stage, key, out, batch=True)
+                usable = self.usable.get(key)
+                self.answers[key] = self.client.record(stage, key, out, batch=True, usable=usable)
             elif key not in self.todo or key in self.answers:
                 continue  # an item of a resumed batch this run does not need
             elif isinstance(out, PermanentBackendError):
-                self.failures[key] = str(out)
+                self.failures[key] = (str(out), out.kind)
             else:
                 self.attempts[key] = self.attempts.get(key, 0) + 1
                 if self.attempts[key] > self.client.config.max_retries:
-                    self.failures[key] = f"gave up after {self.attempts[key]} batch rounds: {out}"
+                    message = f"gave up after {self.attempts[key]} batch rounds: {out}"
+                    self.failures[key] = (message, out.kind)
                 else:
                     stage.retries += 1
         if self.ledger is not None:
@@ -124,16 +127,20 @@ class _Run:
             if not set(record["keys"]) & set(self.open_keys()):
                 continue  # someone else's batch (another run sharing this cache); leave it alone
             log.info("resuming batch %s (%d requests)", record["batch_id"], len(record["keys"]))
+            batch_id = redact_text(str(record["batch_id"]))
             try:
                 await self.collect(record["batch_id"], record["keys"])
             except PermanentBackendError as e:  # e.g. the batch expired from the provider's records
-                log.warning("cannot resume batch %s (%s); resubmitting its requests", record["batch_id"], e)
+                log.warning(
+                    "cannot resume batch %s (%s); resubmitting its requests", batch_id, redact_text(str(e))
+                )
                 self.ledger.remove(record["batch_id"])
             except TransientBackendError as e:
                 # The provider is unreachable now. Resubmitting would pay twice if the batch did run, so
                 # these requests fail for this run and the ledger entry stays for the next one.
                 for k in set(record["keys"]) & set(self.open_keys()):
-                    self.failures[k] = f"batch {record['batch_id']} not collected yet ({e}); rerun to resume"
+                    message = f"batch {batch_id} not collected yet ({e}); rerun to resume"
+                    self.failures[k] = (message, e.kind)
 
     async def submit_rounds(self) -> None:
         while keys := self.open_keys():
@@ -144,7 +151,7 @@ class _Run:
                     batch_id = await self.retrying("submit", partial(self.backend.batch_submit, items))
                 except (TransientBackendError, PermanentBackendError) as e:
                     for k in chunk:
-                        self.failures[k] = f"batch submit failed: {e}"
+                        self.failures[k] = (f"batch submit failed: {e}", e.kind)
                     continue
                 if self.ledger is not None:
                     self.ledger.add(batch_id, self.model, chunk)  # before polling: a kill now can resume
@@ -153,12 +160,20 @@ class _Run:
                 except (TransientBackendError, PermanentBackendError) as e:
                     # Poll/results kept failing: the ledger entry stays, so the next run resumes this batch.
                     for k in chunk:
-                        self.failures[k] = f"batch {batch_id} not collected: {e}"
+                        self.failures[k] = (f"batch {batch_id} not collected: {e}", e.kind)
 
 
 async def complete_via_batch(
-    client: LLMClient, requests: Sequence[ChatRequest], *, on_done: Callable[[ChatResponse], None]
+    client: LLMClient,
+    requests: Sequence[ChatRequest],
+    *,
+    on_done: Callable[[ChatResponse], None],
+    usable: Sequence[Usable | None] | None = None,
 ) -> list[ChatResponse]:
+    """Answers in request order. ``usable[i]`` decides whether the answer to ``requests[i]`` is final
+    (cached; a cached answer it rejects is asked again); None: every completed answer."""
+    from valuesfirst.llm.client import completed
+
     backend = client.backend
     if not isinstance(backend, BatchCapable):
         raise ValueError(f"backend {backend.name!r} does not support provider batches")
@@ -166,11 +181,13 @@ async def complete_via_batch(
     keys = [r.cache_key(backend.model) for r in requests]
     from_cache: dict[int, ChatResponse] = {}
     for i, (request, key) in enumerate(zip(requests, keys, strict=True)):
+        accept = usable[i] if usable is not None else None
         hit = client.cache.get(key) if client.cache is not None else None
-        if hit is not None:
+        if hit is not None and (accept or completed)(hit):
             from_cache[i] = hit
         else:
             run.todo.setdefault(key, request)
+            run.usable.setdefault(key, accept)
     await run.resume()
     await run.submit_rounds()
 
@@ -185,12 +202,18 @@ async def complete_via_batch(
         elif key in run.answers:
             resp = run.answers[key]
             if key in first_use:  # a duplicate request in this call: answered by the same item, unpaid
-                usage.cached += 1
+                usage.shared += 1
             first_use.add(key)
         else:
             usage.failed += 1
-            message = run.failures.get(key, "no batch result")
-            resp = ChatResponse(text="", finish_reason="error", model=backend.model, error=message)
+            message, kind = run.failures.get(key, ("no batch result", "batch_missing"))
+            resp = ChatResponse(
+                text="",
+                finish_reason="error",
+                model=backend.model,
+                error=redact_text(message),
+                error_kind=kind,
+            )
         on_done(resp)
         out.append(resp)
     return out

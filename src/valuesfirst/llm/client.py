@@ -1,15 +1,22 @@
-"""The one wrapper every backend runs behind: disk cache, concurrency and rate limits, timeouts, retries,
-accounting, progress.
+"""The one wrapper every backend runs behind: disk cache, concurrency and rate limits, deadlines, retries,
+sharing of identical requests, accounting, progress.
 
 Pipelines call :meth:`LLMClient.complete` / :meth:`LLMClient.complete_many`. These never raise for a
-failed call: after retries are exhausted (or on a permanent error) they return a response with
-``finish_reason="error"`` so the caller excludes and *counts* it (never keeps it, never scores it).
+failed call: after retries are exhausted, the call's deadline has passed, or on a permanent error they
+return a response with ``finish_reason="error"``, a redacted ``error`` message and an ``error_kind``, so
+the caller excludes and *counts* it (never keeps it, never scores it) and can say why.
+
+Only answers the caller can use are cached as final (``usable``; by default every answer that completed),
+so a rerun asks again exactly what failed. Requests with the same cache key that are in flight at the
+same time are sent once and share the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,8 +33,20 @@ from valuesfirst.llm.types import (
     TransientBackendError,
 )
 from valuesfirst.llm.usage import StageUsage, Usage
+from valuesfirst.provenance import redact_text
 
-__all__ = ["ClientConfig", "LLMClient", "StageUsage", "Usage"]
+__all__ = ["ClientConfig", "LLMClient", "StageUsage", "Usage", "completed"]
+
+Usable = Callable[[ChatResponse], bool]
+
+# Backends that generate in this process: a wall-clock limit cannot stop their work (a cancelled thread
+# keeps running), and they cannot hang on a network, so no deadline applies to them.
+IN_PROCESS_BACKENDS = frozenset({"local"})
+
+
+def completed(response: ChatResponse) -> bool:
+    """The default ``usable``: every answer that completed (stop, length, refusal) is final."""
+    return response.finish_reason != "error"
 
 
 class ClientConfig(BaseModel):
@@ -42,8 +61,14 @@ class ClientConfig(BaseModel):
         a server's Retry-After overrides it when larger (capped at backoff_max_s).
     cache_dir: where completions are cached (None: no cache). The cache is what makes a killed run resume
         without paying twice; batch mode also keeps its pending batch ids there.
-    timeout_s: wall-clock limit per attempt (default None: only the backend's own HTTP timeout applies).
-        A timed-out attempt is a transient failure and is retried.
+    timeout_s: wall-clock limit of one attempt, from sending the request to the last byte of the answer
+        (default 600 s, the openai and anthropic SDKs' own default; None: no limit). The SDKs' HTTP
+        timeout is per read, so a server that trickles a byte every few seconds never trips it; this
+        limit does. A timed-out attempt is a transient failure (``attempt_timeout``) and is retried.
+    deadline_s: wall-clock limit of one call: all its attempts and the backoff between them (default
+        1800 s: three full attempts; None: no limit). When it passes, the call fails with the last error,
+        so a dead or trickling server costs each call at most this. Waiting for a concurrency slot or a
+        rate limit does not count. Neither limit applies to in-process backends (``local``).
     requests_per_minute / tokens_per_minute: token-bucket rate limits (default None: unlimited). Tokens
         are pre-charged as an estimate of the prompt (chars/4); the completion and the estimate's error
         are charged when the answer arrives, so the long-run rate matches the limit. Retries count.
@@ -60,12 +85,17 @@ class ClientConfig(BaseModel):
     backoff_base_s: float = Field(1.0, ge=0.0)
     backoff_max_s: float = Field(60.0, ge=0.0)
     cache_dir: Path | None = None
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(600.0, gt=0)
+    deadline_s: float | None = Field(1800.0, gt=0)
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     rate_burst_s: float = Field(1.0, gt=0)
     pricing: Pricing | None = None
     batch_poll_s: float = Field(30.0, ge=0.0)
+
+
+class _Deadline(Exception):
+    """The call's deadline cut an attempt short."""
 
 
 class LLMClient:
@@ -77,7 +107,11 @@ class LLMClient:
         source = None if pricing is None else "config" if self.config.pricing else f"built-in {PRICES_AS_OF}"
         self.usage = Usage(model=backend.model, pricing=pricing, pricing_source=source)
         self._sem: asyncio.Semaphore | None = None
+        self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
         cfg = self.config
+        in_process = getattr(backend, "name", None) in IN_PROCESS_BACKENDS
+        self.timeout_s = None if in_process else cfg.timeout_s
+        self.deadline_s = None if in_process else cfg.deadline_s
         self._rpm = (
             TokenBucket(cfg.requests_per_minute, burst_s=cfg.rate_burst_s)
             if cfg.requests_per_minute
@@ -101,7 +135,8 @@ class LLMClient:
             delay = max(delay, min(retry_after, self.config.backoff_max_s))
         return delay
 
-    async def _attempt(self, request: ChatRequest) -> ChatResponse:
+    async def _attempt(self, request: ChatRequest, budget: float | None) -> ChatResponse:
+        """One attempt, limited by ``timeout_s`` and by what is left of the call's deadline (``budget``)."""
         estimate = 0
         if self._rpm is not None:
             await self._rpm.acquire(1)
@@ -109,60 +144,129 @@ class LLMClient:
             chars = sum(len(m.content) for m in request.messages) + len(request.system or "")
             estimate = estimate_prompt_tokens(chars)
             await self._tpm.acquire(estimate)
+        limit = self.timeout_s
+        by_deadline = budget is not None and (limit is None or budget < limit)
+        if by_deadline:
+            limit = budget
         try:
-            if self.config.timeout_s is None:
+            # asyncio.timeout, not wait_for: no extra task per attempt (wait_for halved the client's
+            # throughput in benchmarks/llm_client.py).
+            async with asyncio.timeout(None if limit is None else max(limit, 0.0)):
                 resp = await self.backend.complete(request)
-            else:
-                resp = await asyncio.wait_for(self.backend.complete(request), self.config.timeout_s)
-        except asyncio.TimeoutError as e:
-            raise TransientBackendError(f"no answer within timeout_s={self.config.timeout_s}") from e
+        except TimeoutError as e:
+            if by_deadline:
+                raise _Deadline from e
+            raise TransientBackendError(
+                f"no complete answer within timeout_s={self.timeout_s:g}", kind="attempt_timeout"
+            ) from e
         if self._tpm is not None:
             self._tpm.charge(resp.input_tokens - estimate + resp.output_tokens)
         return resp
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
+    async def complete(self, request: ChatRequest, *, usable: Usable | None = None) -> ChatResponse:
+        """The answer to ``request``: from the cache when a usable one is there, else asked (once, however
+        many identical requests are in flight). ``usable`` (default :func:`completed`) decides whether an
+        answer is final: only usable answers are cached, and a cached one that is not is asked again."""
+        usable = usable or completed
         usage = self.usage.stage(request.stage)
         usage.calls += 1
         key = request.cache_key(self.backend.model)
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None:
+            if hit is not None and usable(hit):
                 usage.cached += 1
                 return hit
-        attempt = 0
-        async with self._semaphore():
-            while True:
-                try:
-                    resp = await self._attempt(request)
-                    break
-                except TransientBackendError as e:
-                    if attempt >= self.config.max_retries:
-                        usage.failed += 1
-                        return self._failed(f"gave up after {attempt + 1} attempts: {e}")
-                    usage.retries += 1
-                    delay = self.backoff_delay(attempt, e.retry_after)
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                except PermanentBackendError as e:
-                    usage.failed += 1
-                    return self._failed(str(e))
-        self.record(usage, key, resp)
+        while (leader := self._inflight.get(key)) is not None:
+            try:
+                shared = await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if leader.cancelled() and task is not None and not task.cancelling():
+                    continue  # the asking task was cancelled, this one was not: ask in its place
+                raise
+            usage.shared += 1
+            return dataclasses.replace(shared, cached=True) if shared.finish_reason != "error" else shared
+        future: asyncio.Future[ChatResponse] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            resp = await self._ask(request, usage, key, usable)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._inflight[key]
+        future.set_result(resp)
         return resp
 
-    def record(self, usage: StageUsage, key: str, resp: ChatResponse, *, batch: bool = False) -> None:
-        """Count a fresh (paid) response's tokens and cache it if it is a clean completion."""
+    async def _ask(self, request: ChatRequest, usage: StageUsage, key: str, usable: Usable) -> ChatResponse:
+        attempt = 0
+        spent = 0.0  # seconds of this call's deadline used: attempts and backoff
+        async with self._semaphore():
+            while True:
+                budget = None if self.deadline_s is None else self.deadline_s - spent
+                started = time.monotonic()
+                try:
+                    resp = await self._attempt(request, budget)
+                    break
+                except _Deadline:
+                    usage.failed += 1
+                    return self._failed(
+                        f"call deadline deadline_s={self.deadline_s:g} passed during attempt {attempt + 1}",
+                        "deadline",
+                    )
+                except TransientBackendError as e:
+                    spent += time.monotonic() - started
+                    if attempt >= self.config.max_retries:
+                        usage.failed += 1
+                        return self._failed(f"gave up after {attempt + 1} attempts: {e}", e.kind)
+                    delay = self.backoff_delay(attempt, e.retry_after)
+                    if self.deadline_s is not None and spent + delay >= self.deadline_s:
+                        usage.failed += 1
+                        return self._failed(
+                            f"call deadline deadline_s={self.deadline_s:g} passed after {attempt + 1} "
+                            f"attempts; last error: {e}",
+                            e.kind,
+                        )
+                    usage.retries += 1
+                    attempt += 1
+                    await asyncio.sleep(delay)
+                    spent += delay
+                except PermanentBackendError as e:
+                    usage.failed += 1
+                    return self._failed(str(e), e.kind)
+        return self.record(usage, key, resp, usable=usable)
+
+    def record(
+        self,
+        usage: StageUsage,
+        key: str,
+        resp: ChatResponse,
+        *,
+        batch: bool = False,
+        usable: Usable | None = None,
+    ) -> ChatResponse:
+        """Count a fresh (paid) response's tokens and cache it if it is usable (default: it completed).
+
+        Returns the answer to use: ``resp``, or the usable answer another process cached first under the
+        same key (so every user of a cache sees one answer per key)."""
         usage.input_tokens += resp.input_tokens
         usage.output_tokens += resp.output_tokens
         if batch:
             usage.batch_input_tokens += resp.input_tokens
             usage.batch_output_tokens += resp.output_tokens
-        # Only clean completions are cached: a truncated or refused answer is a fact about this call
-        # worth re-asking on a rerun (e.g. after raising max_tokens, which changes the key anyway).
-        if self.cache is not None and resp.finish_reason in ("stop", "length", "refusal"):
-            self.cache.put(key, resp)
+        usable = usable or completed
+        if self.cache is not None and resp.finish_reason != "error" and usable(resp):
+            return self.cache.put_first(key, resp, usable)
+        return resp
 
-    def _failed(self, message: str) -> ChatResponse:
-        return ChatResponse(text="", finish_reason="error", model=self.backend.model, error=message)
+    def _failed(self, message: str, kind: str) -> ChatResponse:
+        return ChatResponse(
+            text="",
+            finish_reason="error",
+            model=self.backend.model,
+            error=redact_text(message),
+            error_kind=kind,
+        )
 
     async def complete_many(
         self,
@@ -170,6 +274,8 @@ class LLMClient:
         *,
         progress: bool | str = False,
         use_batch: bool = False,
+        usable: Callable[[int, ChatResponse], bool] | None = None,
+        on_result: Callable[[int, ChatResponse], None] | None = None,
     ) -> list[ChatResponse]:
         """Answers in request order; concurrency is bounded by ``config.concurrency``.
 
@@ -177,20 +283,43 @@ class LLMClient:
         use_batch: submit the uncached requests as provider batches (half price, slower; the backend must
             implement :class:`~valuesfirst.llm.types.BatchCapable`, else ValueError). Results land in
             the same cache; a killed run resumes polling its pending batch instead of resubmitting.
+        usable: ``usable(i, response)``: whether the answer to ``requests[i]`` is final (cached); default:
+            every answer that completed.
+        on_result: called with ``(i, response)`` as each answer arrives; if it raises, the requests still
+            in flight are cancelled (nothing of theirs is cached) and the exception propagates.
         """
         from valuesfirst.llm.progress import CallProgress
+
+        def usable_for(i: int) -> Usable | None:
+            return None if usable is None else (lambda resp: usable(i, resp))
 
         with CallProgress(self, len(requests), progress) as bar:
             if use_batch:
                 from valuesfirst.llm.batch import complete_via_batch
 
-                return await complete_via_batch(self, requests, on_done=bar.advance)
-            return list(await asyncio.gather(*(self._tracked(r, bar.advance) for r in requests)))
+                out = await complete_via_batch(
+                    self, requests, on_done=bar.advance, usable=[usable_for(i) for i in range(len(requests))]
+                )
+                if on_result is not None:
+                    for i, resp in enumerate(out):
+                        on_result(i, resp)
+                return out
 
-    async def _tracked(self, request: ChatRequest, on_done: Callable[[ChatResponse], None]) -> ChatResponse:
-        resp = await self.complete(request)
-        on_done(resp)
-        return resp
+            async def one(i: int, request: ChatRequest) -> ChatResponse:
+                resp = await self.complete(request, usable=usable_for(i))
+                bar.advance(resp)
+                if on_result is not None:
+                    on_result(i, resp)
+                return resp
+
+            tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
 
     async def aclose(self) -> None:
         await self.backend.aclose()

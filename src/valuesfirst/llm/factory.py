@@ -3,16 +3,20 @@
 
 API keys are read from the environment at construction, so a missing key fails before any request (and
 before any money is spent) with an error naming the variable. The key goes to the SDK client and nowhere
-else: not into the backend's repr, the cache, the manifests or the logs.
+else: it is registered with :func:`valuesfirst.provenance.register_secret`, so every redaction (manifests,
+transcripts, error messages, logs) removes it even where a provider echoes it back. A ``base_url`` must be
+an ``http(s)://host…`` URL: one without a scheme is an input error, not a run of failed calls.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from valuesfirst.errors import InputError
 from valuesfirst.llm.types import Backend
+from valuesfirst.provenance import redact_text, register_secret
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ def _key(scheme: _Scheme, api_key_env: str | None, uri: str) -> str:
         return _PLACEHOLDER_KEY
     value = os.environ.get(env, "").strip()
     if value:
+        register_secret(value)
         return value
     if scheme.key_required or api_key_env is not None:
         raise InputError.single(
@@ -54,6 +59,27 @@ def _key(scheme: _Scheme, api_key_env: str | None, uri: str) -> str:
             field="backend",
         )
     return _PLACEHOLDER_KEY
+
+
+def check_base_url(url: str, field: str = "--base-url") -> str:
+    """``url`` when it is an absolute http(s) URL with a host; InputError naming ``field`` otherwise.
+
+    ``127.0.0.1:8000/v1`` (no scheme) would otherwise reach the SDK, fail every request with a connection
+    error and be retried to the end of the run.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = urlsplit(""), False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        shown = redact_text(url)
+        if "@" in shown:  # userinfo without a scheme: hide everything before the host
+            shown = "***@" + shown.rsplit("@", 1)[1]
+        raise InputError.single(
+            f"{shown!r} is not an http(s) URL with a host; write e.g. http://127.0.0.1:8000/v1", field=field
+        )
+    return url.strip()
 
 
 def backend_from_uri(
@@ -73,7 +99,8 @@ def backend_from_uri(
     timeout_s: per-attempt HTTP timeout (default 120 s).
     trust_remote_code: for ``local:`` only; off unless the user turns it on.
 
-    Raises InputError for an unknown scheme, an empty model, a missing key or a missing local path.
+    Raises InputError for an unknown scheme, an empty model, a missing key, a base_url that is not an
+    http(s) URL, or a missing local path.
     """
     scheme_name, sep, model = uri.partition(":")
     scheme = SCHEMES.get(scheme_name) if sep else None
@@ -84,6 +111,8 @@ def backend_from_uri(
         )
     if not model.strip():
         raise InputError.single(f"backend {uri!r} names no model after {scheme_name!r}:", field="backend")
+    if base_url is not None and scheme.kind != "local":
+        base_url = check_base_url(base_url)
     if scheme.kind == "local":
         from valuesfirst.llm.local_hf import LocalHFBackend
 

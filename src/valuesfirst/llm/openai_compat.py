@@ -11,6 +11,7 @@ from typing import Any
 
 from valuesfirst.llm._errors import map_sdk_error
 from valuesfirst.llm.types import ChatRequest, ChatResponse, FinishReason, TransientBackendError
+from valuesfirst.provenance import redact_text
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -57,7 +58,7 @@ class OpenAICompatBackend:
         )
 
     def __repr__(self) -> str:
-        return f"OpenAICompatBackend(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAICompatBackend(model={self.model!r}, base_url={redact_text(str(self.base_url))!r})"
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = []
@@ -89,7 +90,7 @@ class OpenAICompatBackend:
             raise mapped from exc
         if not getattr(resp, "choices", None):
             # Seen from overloaded OpenAI-compatible servers: a 200 with no choices. Another try helps.
-            raise TransientBackendError(f"{self.name} returned no choices")
+            raise TransientBackendError(f"{self.name} returned no choices", kind="no_choices")
         choice = resp.choices[0]
         message = choice.message
         refusal = getattr(message, "refusal", None)

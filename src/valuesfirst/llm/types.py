@@ -101,6 +101,8 @@ class ChatResponse:
         (provider-side refusal), ``error`` (never produced by a backend; the client uses it for calls that
         failed after all retries so callers can count them without try/except).
     cached: True when served from the disk cache (costs nothing).
+    error / error_kind: for ``error`` only: what went wrong (redacted of secrets) and a short counter key
+        for it (``http_401``, ``connection``, ``timeout``, ``attempt_timeout``, ``deadline``, ...).
     """
 
     text: str
@@ -110,22 +112,30 @@ class ChatResponse:
     output_tokens: int = 0
     cached: bool = False
     error: str | None = None
+    error_kind: str | None = None
 
 
 class BackendError(Exception):
-    """A backend call failed."""
+    """A backend call failed. ``kind`` is a short counter key for why (``http_503``, ``connection``...)."""
+
+    def __init__(self, message: str, *, kind: str = "backend_error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class TransientBackendError(BackendError):
     """Worth retrying: HTTP 429, 5xx, timeouts, dropped connections."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, *, kind: str = "transient") -> None:
+        super().__init__(message, kind=kind)
         self.retry_after = retry_after
 
 
 class PermanentBackendError(BackendError):
     """Not worth retrying: bad request, authentication, unknown model, missing key."""
+
+    def __init__(self, message: str, *, kind: str = "permanent") -> None:
+        super().__init__(message, kind=kind)
 
 
 @runtime_checkable

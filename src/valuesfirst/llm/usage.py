@@ -1,4 +1,4 @@
-"""Per-stage call accounting: calls, cache hits, failures, retries, tokens and (approximate) cost.
+"""Per-stage call accounting: calls, cache hits, shared answers, failures, retries, tokens and cost.
 
 Cost is computed from tokens at report time with the client's :class:`~valuesfirst.llm.pricing.Pricing`;
 tokens answered through a provider batch are kept apart because they bill at half price. An unknown price
@@ -17,6 +17,7 @@ from valuesfirst.llm.pricing import Pricing
 class StageUsage:
     calls: int = 0
     cached: int = 0
+    shared: int = 0  # answered by an identical request in flight at the same time: not sent, not paid
     failed: int = 0
     retries: int = 0
     input_tokens: int = 0
