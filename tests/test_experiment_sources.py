@@ -247,3 +247,26 @@ def test_variants_are_validated_and_applied_by_name(copied: Path, tmp_path: Path
     bad = write(tmp_path / "bad.yaml", cfg)
     result = invoke(["run", str(bad), "--preview"])
     assert result.exit_code == 2 and "variants.broken.stages.msm.stepz" in result.output, result.output
+
+
+def test_generation_that_fails_stops_the_run_before_training(copied: Path, tmp_path: Path) -> None:
+    # A random model as the generator: its answers cannot be parsed, the first level passes the failure
+    # threshold, and the experiment stops (exit 1) with the reason, publishing no data and training nothing.
+    cfg = yaml.safe_load((copied / "experiment.yaml").read_text())
+    counts = dict.fromkeys(("domains", "subdomains_per_domain", "assertions_per_subdomain",
+                            "doc_types_per_subdomain", "ideas_per_doc_type"), 1)  # fmt: skip
+    sampling = {
+        k: {"max_tokens": 16}
+        for k in ("domains", "subdomains", "assertions", "doc_types", "ideas", "documents")
+    }
+    cfg["data"]["msm"] = {"source": "generate", "backend": f"local:{copied / 'model'}",
+                          "overrides": {"counts": counts, "sampling": sampling}}  # fmt: skip
+    path = write(copied / "failing.yaml", cfg)
+    out = tmp_path / "run"
+    result = invoke(["run", str(path), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert (
+        "msm generation in" in text and "stopped: level domains" in text and "rerun the same command" in text
+    )
+    assert not list((out / "stages").glob("msm_data-*")) and not list((out / "stages").glob("msm-*"))

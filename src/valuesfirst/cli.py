@@ -78,11 +78,19 @@ def _run_experiment(
     if preview:
         _print_preview(exp)
         return None
+    from valuesfirst.experiment.data_stages import GenerationIncomplete
+
     try:
         results = Runner(exp, run_dir, console).run()
     except InputError as e:
         _fail(e)
         raise
+    except GenerationIncomplete as e:
+        err_console.print(str(e), style="red", markup=False, highlight=False)
+        err_console.print(
+            "rerun the same command: finished stages are reused and only failed calls asked again"
+        )
+        raise typer.Exit(e.code) from None
     _print_results(results, run_dir)
     return results
 

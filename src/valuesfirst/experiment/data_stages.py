@@ -39,6 +39,15 @@ from valuesfirst.train.data import read_checked
 Log = Callable[[str], None]
 
 
+class GenerationIncomplete(Exception):
+    """A generation stage stopped (failure threshold) or ended short of its target: nothing is published,
+    and a rerun asks again only the calls that failed (their answers were not cached)."""
+
+    def __init__(self, kind: str, work: Path, message: str, code: int) -> None:
+        super().__init__(f"{kind} generation in {work}: {message}")
+        self.code = code
+
+
 def _tagged(rows: list[dict[str, Any]], kind: str, keep_kind: bool = False) -> list[dict[str, Any]]:
     return [{**r, "kind": str(r.get("kind", kind)) if keep_kind else kind} for r in rows]
 
@@ -145,7 +154,7 @@ def _generate(kind: str, source: GenerateCommon, spec_path: Path, work: Path, lo
     client_cfg = ClientConfig(concurrency=source.concurrency, cache_dir=work / "cache")
     log(f"generating {kind} data with {source.backend} in {work} (resumable)")
 
-    async def main() -> Path:
+    async def main() -> tuple[Path, dict[str, Any]]:
         client = LLMClient(backend, client_cfg)
         judge = LLMClient(judge_backend, client_cfg) if judge_backend is not None else None
         try:
@@ -153,17 +162,27 @@ def _generate(kind: str, source: GenerateCommon, spec_path: Path, work: Path, lo
                 from valuesfirst.generate.msm import generate_midtrain
 
                 res = await generate_midtrain(spec, cfg, client, work, spec_path=spec_path)
-                return res.dataset
+                return res.dataset, res.short
             from valuesfirst.generate.aft import generate_aft
 
             result = await generate_aft(spec, cfg, client, work, spec_path=spec_path, judge_client=judge)
-            return result.dataset
+            return result.dataset, result.short
         finally:
             await client.aclose()
             if judge is not None:
                 await judge.aclose()
 
-    return asyncio.run(main())
+    from valuesfirst.generate.level_stats import StageFailed
+    from valuesfirst.generate.manifest import shortfall_text
+    from valuesfirst.provenance import redact_text
+
+    try:
+        dataset, short = asyncio.run(main())
+    except StageFailed as e:
+        raise GenerationIncomplete(kind, work, f"stopped: {redact_text(str(e))}", 1) from None
+    if short:  # never train on a corpus that silently came out smaller than configured
+        raise GenerationIncomplete(kind, work, "short of target:\n" + redact_text(shortfall_text(short)), 3)
+    return dataset
 
 
 def remove_work(work: Path) -> None:
