@@ -181,10 +181,11 @@ def eval_job(
     items: str | None,
     label: str,
     spec_file: str | None = None,
+    threads: int | None = None,
     progress: ProgressFn | None = None,
 ) -> dict:
     """Evaluate the model of ``model_stage`` on one suite (see experiment/evals.py); ``spec_file``: the spec
-    a suite grades against."""
+    a suite grades against; ``threads``: torch CPU threads (default: torch's choice)."""
     from valuesfirst.experiment.evals import EvalConfig
 
     src = ModelSource.model_validate(source)
@@ -200,6 +201,10 @@ def eval_job(
 
     def build(out: Path) -> dict:
         quiet_libraries()
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)  # workers x threads = the cores: never oversubscribed
         from valuesfirst.experiment.evaluate import run_suite
 
         lineage = stage_lineage(model_p)

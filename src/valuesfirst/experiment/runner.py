@@ -229,6 +229,12 @@ class Runner:
             spec, lambda out: wb.build_eval_stage(self.cfg.world, path, ev.value, ev.contrast, out)
         )
 
+    def _eval_threads(self) -> int:
+        """Threads per evaluation in the grid: the cores shared by the workers."""
+        import os
+
+        return max(1, (os.cpu_count() or 1) // self.cfg.workers)
+
     def _suite_spec(self, suite: Any) -> str | None:
         label = getattr(suite, "spec", None)
         return str(self.exp.spec_paths[label]) if label else None
@@ -289,6 +295,7 @@ class Runner:
                         "items": items[name],
                         "label": eval_id,
                         "spec_file": self._suite_spec(suite),
+                        "threads": self._eval_threads(),
                     }
                     jobs[eval_id] = Job(
                         eval_id,
