@@ -179,6 +179,18 @@ def weights_dtype(recipe: Recipe, bf16: bool) -> torch.dtype:
 
 
 def use_bf16(recipe: Recipe) -> bool:
+    gpu_bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if recipe.precision == "auto":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return gpu_bf16
+    if recipe.precision == "fast":
+        return gpu_bf16 or (not torch.cuda.is_available() and cpu_has_native_bf16())
     return recipe.precision == "bf16"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX tiles or avx512_bf16), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))

@@ -113,10 +113,11 @@ class Recipe(_Strict):
     grad_accum: int = Field(
         8, ge=1, description="micro-batches per optimizer step; rows per step = batch_size*grad_accum*GPUs"
     )
-    precision: Literal["auto", "bf16", "fp32"] = Field(
+    precision: Literal["auto", "fast", "bf16", "fp32"] = Field(
         "auto",
-        description="auto: bf16 mixed precision where the GPU supports it, else fp32 (CPU bf16 is slower "
-        "than fp32 on CPUs without AMX). With LoRA and bf16 the frozen weights are loaded in bf16.",
+        description="auto: bf16 mixed precision where the GPU supports it, else fp32. fast: also bf16 on "
+        "CPUs that compute it natively (AMX or avx512_bf16: 2.1-2.5x fp32 for SmolLM2 LoRA), fp32 on other "
+        "CPUs (where bf16 autocast is up to 13x slower). With LoRA and bf16 the frozen weights load in bf16.",
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
 
