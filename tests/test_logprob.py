@@ -48,3 +48,24 @@ def test_summed_scoring_favours_the_shorter_option() -> None:
     scored = score_items(model, tok, _items(), normalize="sum")
     _, hard, _ = pair_scores(scored, "s")
     assert hard == [0.0, 0.0]  # the longer (target) option always loses: length, not preference
+
+
+def test_prefix_cache_gives_the_same_scores() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from valuesfirst.models.load import load_model
+    from valuesfirst.train.tiny import make_tiny_model_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_tiny_model_folder(Path(tmp) / "m", toy_sentences(200), arch="llama")
+        model, tok = load_model(folder)
+    tok.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:"
+    items = _items() + [{"id": "x", "set": "s", "pair_id": "9", "prompt": "a much longer prompt " * 5,
+                         "options": ["yes", "no thank you"], "target": 0}]  # fmt: skip
+    for normalize in ("sum", "mean"):
+        plain = score_items(model, tok, items, batch_size=2, normalize=normalize)
+        cached = score_items(model, tok, items, batch_size=2, normalize=normalize, prefix_cache=True)
+        for a, b in zip(plain, cached, strict=True):
+            assert a["n_tokens"] == b["n_tokens"] and a["choice"] == b["choice"]
+            assert max(abs(x - y) for x, y in zip(a["logp"], b["logp"], strict=True)) < 1e-4

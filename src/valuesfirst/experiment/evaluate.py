@@ -70,7 +70,10 @@ def _forced_choice(
     rows = forced_choice_items(suite, items)
     model, tokenizer = _model(source, lineage)
     check_items_fit(model, tokenizer, rows, "forced-choice")
-    scored = score_items(model, tokenizer, rows, batch_size=suite.batch_size, normalize=suite.normalize)
+    scored = score_items(
+        model, tokenizer, rows, batch_size=suite.batch_size, normalize=suite.normalize,
+        prefix_cache=suite.prefix_cache,
+    )  # fmt: skip
     write_jsonl(out / "scores.jsonl", scored)
     rates = set_rates(scored)
     write_json(out / "rates.json", rates)
