@@ -334,11 +334,12 @@ def test_packed_logits_equal_each_document_alone(tok: PreTrainedTokenizerFast, a
     assert worst_unsegmented > 1e-2
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("arch", ["llama", "qwen3"])
 def test_isolation_guard_passes_and_catches_a_leak(
-    tok: PreTrainedTokenizerFast, arch: str, monkeypatch: pytest.MonkeyPatch
+    tok: PreTrainedTokenizerFast, arch: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = MODELS[arch](len(tok), "sdpa").train()
+    model = MODELS[arch](len(tok), "sdpa").to(dtype).train()
     assert_packing_isolated(model)
     assert model.training  # the guard restores the mode it found
 
