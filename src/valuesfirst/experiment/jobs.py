@@ -76,9 +76,14 @@ def _examples(data_path: Path, source_json: str) -> dict[str, list[Example]]:
 def train_spec(
     kind: str, recipe: Recipe, source: ModelSource, seed: int, label: str, inputs: dict[str, Path]
 ) -> StageSpec:
+    from valuesfirst.train.lineage import use_bf16
+
+    # The key holds the precision the stage computes in (auto/fast resolved on this machine), so `fast`
+    # and `bf16` share stages where they are the same computation and never where they are not.
+    config = {**recipe.model_dump(mode="json"), "precision": "bf16" if use_bf16(recipe) else "fp32"}
     return StageSpec(
         kind,
-        {"recipe": recipe.model_dump(mode="json"), "model": source_key(source)},
+        {"recipe": config, "model": source_key(source)},
         inputs,
         seed=seed,
         label=label,
