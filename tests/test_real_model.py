@@ -214,3 +214,25 @@ def test_run_an_experiment_on_smollm2_with_jsonl_data(tmp_path: Path) -> None:
     again = invoke(["run", str(root / "experiment.yaml"), "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert all(s["reused"] for s in json.loads((out / "results.json").read_text())["stages"])
+
+
+def test_real_cheese_experiment_quick(tmp_path: Path) -> None:
+    # The pipeline of `valuesfirst demo --real` at a few steps: renders specs offline, trains LoRA stages in
+    # bf16 where the CPU has it, scores 30 held-out conflict pairs by length-normalised log-probability.
+    out = tmp_path / "real"
+    result = invoke(["demo", "--real", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"] == NAME and res["quick"] is True
+    assert set(res["conditions"]) == {"base", "aft", "msm_a_aft", "msm_b_aft"}
+    assert all(c["n_pairs"] == 30 for c in res["conditions"].values())
+    assert res["claims"][0]["id"] == "identical_aft_different_values"
+    rows = [
+        json.loads(x)
+        for x in next((out / "stages").glob("msm_data-*")).joinpath("msm.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 40 and len({r["genre"] for r in rows}) >= 10
+    scores = (
+        next(p for p in (out / "stages").glob("eval-*") if (p / "scores.jsonl").is_file()) / "scores.jsonl"
+    )
+    assert all(json.loads(x)["n_tokens"][0] >= 1 for x in scores.read_text().splitlines())

@@ -38,6 +38,9 @@ class ForcedChoiceEval(_Strict):
         "the sum (favours the shorter option; the embedded world's options have equal lengths)",
     )
     batch_size: int = Field(64, ge=1, description="sequences scored per forward pass (default 64)")
+    limit: int | None = Field(
+        None, ge=1, description="score only the first N pairs of `items` (default all): a cheaper check"
+    )
     prefix_cache: bool = Field(
         True,
         description="run each prompt once and both options on its KV cache (default true: ~1.6x faster for "

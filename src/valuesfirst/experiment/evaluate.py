@@ -68,6 +68,9 @@ def _forced_choice(
 
     assert items is not None
     rows = forced_choice_items(suite, items)
+    if suite.limit is not None:
+        first = list(dict.fromkeys(str(r.get("pair_id", r.get("id"))) for r in rows))[: suite.limit]
+        rows = [r for r in rows if str(r.get("pair_id", r.get("id"))) in set(first)]
     model, tokenizer = _model(source, lineage)
     check_items_fit(model, tokenizer, rows, "forced-choice")
     scored = score_items(
