@@ -61,7 +61,8 @@ def main() -> None:
                 body = _step_seconds(model, rows, seq, bf16, head=False)
                 r = {
                     "precision": "bf16" if bf16 else "fp32", "threads": threads, "rows": rows, "seq_len": seq,
-                    "tokens_per_s": round(rows * seq / full, 1), "output_layer_share": round(1 - body / full, 3),
+                    "tokens_per_s": round(rows * seq / full, 1),
+                    "output_layer_share": round(1 - body / full, 3),
                 }  # fmt: skip
                 results.append(r)
                 print(json.dumps(r), flush=True)
