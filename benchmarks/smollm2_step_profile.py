@@ -1,7 +1,7 @@
 """Where a LoRA training step on SmolLM2-135M-Instruct spends its time on CPU, and what each setting buys.
 
 One optimizer step (forward, backward, AdamW on the adapter) of the paper's LoRA (r=64, alpha=128, all
-seven projections) on random token rows, timed as the best of 4 after a warm-up step, for: fp32 vs bf16
+seven projections) on random token rows, timed as the best of 2 after a warm-up step, for: fp32 vs bf16
 (frozen base in bf16 + CPU autocast), 1 vs 2 torch threads, rows of 256 vs 512 tokens at the same tokens
 per step, and the share of the step spent in the 49,152-way output layer and its loss (measured by running
 the same step with the loss taken on the hidden states instead of the logits).
@@ -30,7 +30,7 @@ def _model(bf16: bool) -> Any:
     return get_peft_model(model, LoraConfig(r=64, lora_alpha=128, target_modules=TARGETS))
 
 
-def _step_seconds(model: Any, rows: int, seq: int, bf16: bool, head: bool, repeats: int = 4) -> float:
+def _step_seconds(model: Any, rows: int, seq: int, bf16: bool, head: bool, repeats: int = 2) -> float:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     ids = torch.randint(0, 49_000, (rows, seq), generator=torch.Generator().manual_seed(0))
     times = []
