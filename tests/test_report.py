@@ -201,3 +201,11 @@ def test_write_report_refuses_bad_results(tmp_path: Path) -> None:
         write_report(tmp_path / "b", bad_rate)
     with pytest.raises(FileNotFoundError):
         render_html(make_results(), tmp_path / "missing.png")
+
+
+def test_quick_runs_are_labelled_smoke_runs() -> None:
+    from valuesfirst.report.tables import summary_text
+
+    results = {"title": "t", "conditions": {"a": {"n_seeds": 1, "n_pairs": 2, "rate": 0.5}}, "quick": True}
+    assert summary_text(results).startswith("SMOKE RUN (--quick)")
+    assert "SMOKE" not in summary_text({**results, "quick": False})

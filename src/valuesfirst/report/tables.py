@@ -136,6 +136,11 @@ def _provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
 def summary_text(results: Mapping[str, Any]) -> str:
     """One plain-text paragraph: what was measured, how many claims hold, how big the run was."""
     parts: list[str] = []
+    if results.get("quick"):
+        # A --quick run is a pipeline check: say so before anyone reads "0 of 5 claims hold" as a finding.
+        parts.append(
+            "SMOKE RUN (--quick): a few steps and seeds to check the pipeline; its claims are not results."
+        )
     if results.get("description"):
         parts.append(str(results["description"]).strip())
     if results.get("metric"):
