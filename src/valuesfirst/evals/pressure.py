@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from valuesfirst.evals.capability import shipped
-from valuesfirst.evals.judge import Judge, extract_tag, yes_no
+from valuesfirst.evals.judge import Judge, find_tag, yes_no
 from valuesfirst.evals.runner import EvalItem, GenerationConfig, multi_turn_transcript
 from valuesfirst.evals.scoring import score_row
 from valuesfirst.evals.templates import load_template
@@ -62,7 +62,7 @@ def attacker_message(text: str, errored: bool) -> tuple[str | None, str | None]:
     """(the attacker's next message, or None and why): exactly one non-empty ``<message>`` tag."""
     if errored:
         return None, "attacker_error"
-    parsed = extract_tag(text, "message")
+    parsed = find_tag(text, "message")
     if parsed.content is None:
         return None, parsed.failure
     return (parsed.content, None) if parsed.content else (None, "empty_message")
