@@ -2,7 +2,8 @@
 
 Every suite that asks the model one question (agentic scenarios, spec QA, spec knowledge, value
 generalization on served models) turns its items into :class:`EvalItem` and calls :func:`generate`.
-Failed and empty completions are written like any other transcript; scoring counts them as excluded.
+Failed, refused, truncated and empty completions are written like any other transcript; scoring counts
+them as excluded.
 Suites that run a conversation turn by turn record it with :func:`multi_turn_transcript`.
 """
 
@@ -28,7 +29,8 @@ class GenerationConfig(BaseModel):
     temperature: default 0.7, the MSM paper's setting for the agentic eval (1.0 roughly halves the
         misalignment rate on one cell, per a reproduction; record it with every result).
     max_tokens: completion budget (default 4096, as in the MSM README). A completion that hits it is
-        kept with ``finish_reason="length"``; only empty or errored completions are excluded.
+        written with ``finish_reason="length"`` and excluded from every score as
+        ``generation_truncated`` (counted); raise it for reasoning models, which hit 4096 often.
     seed: base sampling seed passed to backends that accept one (sample k uses seed + k); None: unset.
     """
 
@@ -103,6 +105,11 @@ async def generate(
             )
         )
     return transcripts
+
+
+def finished(resp: ChatResponse) -> bool:
+    """Whether a reply finished (a multi-turn suite stops the conversation at the first that did not)."""
+    return resp.finish_reason == "stop" and bool(resp.text.strip())
 
 
 def multi_turn_transcript(
