@@ -241,13 +241,11 @@ def register(app: typer.Typer) -> None:
         scale_high: Annotated[float, typer.Option(help="metric maximum (10 for 1–10 rubrics)")] = 1.0,
     ) -> None:
         """Pool score files; per-condition rates with SEM over seeds; paired bootstrap of A − B."""
+        from valuesfirst.evals.pooling import pooled_score_rows
         from valuesfirst.evals.scoring import compare_conditions, summarize
-        from valuesfirst.jsonl import read_jsonl
 
         try:
-            rows = [
-                r for p in scores for r in read_jsonl(p, required=("metrics", "excluded", "unit", "cell"))
-            ]
+            rows = pooled_score_rows(scores)
             result = {
                 "summary": {
                     c: {k: v for k, v in s.items() if k != "cells"}
@@ -262,6 +260,9 @@ def register(app: typer.Typer) -> None:
             _fail(str(e))
             raise
         console.print(Syntax(json.dumps(result, indent=1), "json", word_wrap=True))
+        boot = result["comparison"].get("bootstrap") or {}
+        if boot and boot["p_two_sided"] <= boot["p_min"]:
+            err.print(f"p <= {boot['p_min']:.4f}: below the resolution of the bootstrap's draws")
 
     @app.command("eval-reasons")
     def eval_reasons(
