@@ -41,7 +41,9 @@ class Transcript(BaseModel):
     sample: repeat index. model: the model under test as its backend names it. condition / seed: the
     training condition and seed of the checkpoint (set by the caller, e.g. ``--condition msm --seed 1``);
     SEM is taken over seeds. messages: the whole conversation, system prompt first, model turns included.
-    completion: the model's final answer. finish_reason / error: as the backend reported them.
+    completion: the model's final answer. reasoning: its separate reasoning channel, when the backend
+    returned one (vLLM ``reasoning_content``): private, read by judges, never by tool-call checks.
+    finish_reason / error: as the backend reported them.
     metadata: everything a scorer needs from the item (scenario facts, gold answers).
     """
 
@@ -58,6 +60,7 @@ class Transcript(BaseModel):
     seed: int | None = None
     messages: list[Turn]
     completion: str
+    reasoning: str = ""
     finish_reason: str
     error: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
