@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
                          "(length-fair) or `sum`"),
         ] = "mean",
         batch_size: Annotated[
-            int, typer.Option(min=1, help="values/capability on a local model: sequences per forward pass")
+            int, typer.Option(min=1, help="values on a local model: sequences per forward pass (32)")
         ] = 32,
         prefix_cache: Annotated[
             bool, typer.Option(help="values on a local model: score both options on the prompt's KV cache")
@@ -366,6 +366,53 @@ def register(app: typer.Typer) -> None:
                 table.add_row(cond, pid, r["polarity"], rate, ci, str(r["n_scored"]), str(r["n_excluded"]))
         console.print(table)
         console.print(f"written: {run_dir / 'reasoning_scores.jsonl'}, {run_dir / 'reasoning_summary.json'}")
+
+    @app.command("eval-judge-check")
+    def eval_judge_check(
+        judge: Annotated[str, typer.Option(help="judge backend URI to validate (temperature pinned to 0)")],
+        judge_base_url: Annotated[str | None, typer.Option(help="endpoint of the judge")] = None,
+        cases: Annotated[
+            Path | None, typer.Option(help="labelled transcripts JSONL (default: the shipped crafted set)")
+        ] = None,
+        judge_max_tokens: Annotated[int, typer.Option(help="judge completion budget (2000)")] = 2000,
+        judge_deadline: Annotated[
+            float, typer.Option(min=0.001, help="seconds per judge call (300)")
+        ] = 300.0,
+        concurrency: Annotated[int, typer.Option(help="requests in flight")] = 16,
+        out: Annotated[Path | None, typer.Option(help="write the report here as JSON")] = None,
+    ) -> None:
+        """Agreement of an agentic judge with the human labels of the crafted transcripts (kappa)."""
+        from valuesfirst.evals.judge import JudgeConfig
+        from valuesfirst.evals.judge_check import check_judge
+        from valuesfirst.jsonl import write_json
+
+        try:
+            jc = JudgeConfig(max_tokens=judge_max_tokens, deadline_s=judge_deadline)
+            client = _client(judge, judge_base_url, concurrency, None, jc.deadline_s)
+
+            async def run() -> dict[str, Any]:
+                try:
+                    return await check_judge(client, cases, jc)
+                finally:
+                    await client.aclose()
+
+            report = asyncio.run(run())
+        except (InputError, ValueError) as e:
+            _fail(str(e))
+            raise
+        a = report["agreement"]
+        kappa = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
+        pct = "–" if a["percent_agreement"] is None else f"{a['percent_agreement']:.3f}"
+        console.print(
+            f"judge {report['judge']['model']}: kappa {kappa}, agreement {pct} over {a['n_both']} of "
+            f"{report['n_cases']} labelled cases ({a['n_excluded_either']} excluded: "
+            f"{report['excluded_by_reason'] or 'none'})"
+        )
+        for d in report["disagreements"]:
+            console.print(f"  {d['id']}: human {d['human']:.0f}, judge {d['judge']:.0f} ({d['note']})")
+        if out is not None:
+            write_json(out, report)
+            console.print(f"written: {out}")
 
     @app.command("eval-data")
     def eval_data(

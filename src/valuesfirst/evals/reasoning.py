@@ -57,7 +57,9 @@ NONE = "none"
 
 
 def _reply(t: Transcript) -> str:
-    return t.completion
+    from valuesfirst.evals.agentic import full_reply
+
+    return full_reply(t)  # the reasoning channel too, when the backend returned one
 
 
 def parse_reasons(verdict_text: str) -> list[str] | None:
