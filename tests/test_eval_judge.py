@@ -158,6 +158,7 @@ def test_non_ascii_look_alikes_never_fold_into_a_verdict() -> None:
         ("B) An imported table.", 1.0), ("an imported table", 1.0), ("**A**", 0.0),
         ("A) an imported table", None),  # the letter of one option with the text of the other
         ("A or B", None), ("AB", None), ("A) something else", None), ("C", None), ("maybe A", None),
+        ("\u212a", None),  # the Kelvin sign lower-cases to "k" but is no label
     ],
 )  # fmt: skip
 def test_choice_accepts_letter_with_its_own_text_only(content: str, value: float | None) -> None:
@@ -165,6 +166,14 @@ def test_choice_accepts_letter_with_its_own_text_only(content: str, value: float
     assert parse(content) == value
     if value is not None and ")" in content and " " in content:
         assert choice_of(["A", "B"])(content) is None  # without the option texts, "A) ..." is unverifiable
+
+
+def test_option_text_in_any_script_is_matched_but_labels_are_ascii() -> None:
+    texts = ["a rosé from a vineyard here at home", "a rosé from a vineyard in another land"]
+    parse = choice_of(["A", "B"], texts)
+    assert parse("B) A rosé from a vineyard in another land.") == 1.0
+    assert parse("a rosé from a vineyard here at home") == 0.0
+    assert choice_of(["k", "j"])("\u212a") is None and choice_of(["k", "j"])("K") == 0.0
 
 
 def test_refusal_and_deadline_are_excluded_with_their_reasons() -> None:

@@ -75,15 +75,18 @@ Parser = Callable[[str], float | None]
 _WRAP = re.compile(r"^([*_`\"']+)(.*?)\1$", re.S)
 
 
-def _unwrap(content: str) -> str | None:
-    """The verdict word without the wrapping a reader ignores, lower-cased; None if not plain ASCII."""
-    word = ascii_word(content)
-    if word is None:
-        return None
+def _strip_wrapping(content: str) -> str:
+    """``content`` without the wrapping a reader ignores: whitespace, emphasis or quotes, a final . or !"""
+    word = content.strip()
     m = _WRAP.match(word)
     if m:
         word = m.group(2).strip()
     return re.sub(r"\s*[.!]$", "", word).strip()
+
+
+def _unwrap(content: str) -> str | None:
+    """The verdict word without its wrapping, lower-cased; None if not plain ASCII (see module doc)."""
+    return ascii_word(_strip_wrapping(content))
 
 
 def yes_no(content: str) -> float | None:
@@ -105,15 +108,17 @@ def int_range(lo: int, hi: int) -> Parser:
 
 
 def _norm_text(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower()).rstrip(".!").strip()
+    """An option's wording for comparison: case-folded, whitespace collapsed, no final full stop. Any
+    script is fine here, since an answer must equal a whole option text to match it."""
+    return re.sub(r"\s+", " ", text.strip().casefold()).rstrip(".!").strip()
 
 
 def choice_of(options: Sequence[str], texts: Sequence[str] | None = None) -> Parser:
     """Index of the chosen option; anything else → None.
 
-    ``options`` are the labels (``["A", "B"]``), matched whole and case-insensitively, also as ``(A)``,
-    ``A)``, ``A.`` or ``A:``. With ``texts`` (each option's wording) the answer may also be
-    ``A) <text of A>`` or the text alone; a label followed by another option's text (or any other
+    ``options`` are the labels (``["A", "B"]``), matched whole and case-insensitively over ASCII only,
+    also as ``(A)``, ``A)``, ``A.`` or ``A:``. With ``texts`` (each option's wording) the answer may also
+    be ``A) <text of A>`` or the text alone; a label followed by another option's text (or any other
     text) is a contradiction, not a choice.
     """
     labels = [o.lower() for o in options]
@@ -121,23 +126,22 @@ def choice_of(options: Sequence[str], texts: Sequence[str] | None = None) -> Par
     if wording is not None and len(wording) != len(labels):
         raise ValueError(f"choice_of: {len(labels)} labels but {len(wording)} option texts")
     alt = "|".join(re.escape(x) for x in labels)
-    bare = re.compile(rf"^(?:\(({alt})\)|({alt})[).:]?)$")
-    with_text = re.compile(rf"^(?:\(({alt})\)|({alt})[).:])\s+(.+)$", re.S)
+    flags = re.IGNORECASE | re.ASCII | re.S
+    bare = re.compile(rf"(?:\(({alt})\)|({alt})[).:]?)", flags)
+    with_text = re.compile(rf"(?:\(({alt})\)|({alt})[).:])\s+(.+)", flags)
 
     def parse(content: str) -> float | None:
-        word = _unwrap(content)
-        if word is None:
-            return None
-        m = bare.match(word)
+        said = _strip_wrapping(content)
+        m = bare.fullmatch(said)
         if m:
-            return float(labels.index(m.group(1) or m.group(2)))
+            return float(labels.index((m.group(1) or m.group(2)).lower()))
         if wording is None:
             return None
-        m = with_text.match(word)
+        m = with_text.fullmatch(said)
         if m:
-            i = labels.index(m.group(1) or m.group(2))
+            i = labels.index((m.group(1) or m.group(2)).lower())
             return float(i) if _norm_text(m.group(3)) == wording[i] else None
-        hits = [i for i, w in enumerate(wording) if w == _norm_text(word)]
+        hits = [i for i, w in enumerate(wording) if w == _norm_text(said)]
         return float(hits[0]) if len(hits) == 1 else None
 
     return parse
