@@ -18,6 +18,7 @@ from inspect_ai.model import ModelOutput, get_model  # noqa: E402
 
 from valuesfirst.evals import agentic, pressure  # noqa: E402
 from valuesfirst.evals.inspect_tasks import agentic_misalignment, jailbreak  # noqa: E402
+from valuesfirst.evals.stats import sem  # noqa: E402
 from valuesfirst.evals.suites import get_suite, summarize_all  # noqa: E402
 from valuesfirst.evals.transcripts import Transcript, Turn  # noqa: E402
 from valuesfirst.llm.client import LLMClient  # noqa: E402
@@ -99,13 +100,24 @@ def test_inspect_and_valuesfirst_agree(suite: str, tmp_path: Path) -> None:
     # inspect's aggregate leaves exclusions out of the mean (instead of scoring them 0) and counts them.
     summary = summarize_all(get_suite(suite), rows)
     # inspect reduces epochs per sample (cell) first, so its mean is valuesfirst's macro mean over cells.
-    groups = [g for g in log.results.scores if g.metrics]  # type: ignore[union-attr]
-    assert {g.name for g in groups} == set(summary)
-    for group in groups:
-        ours = summary[group.name]["model"]
-        got = {name.split("/")[-1]: m.value for name, m in group.metrics.items()}
-        assert got["scored_mean"] == pytest.approx(ours["macro"]), group.name
-        assert got["excluded"] == sum(1 for c in ours["cells"].values() if c["n_scored"] == 0), group.name
+    # Metrics over cells (epochs reduced) and over epochs (unreduced) come as two groups per score key.
+    got: dict[str, dict[str, float]] = {}
+    reasons: dict[str, dict[str, float]] = {}
+    for group in log.results.scores:  # type: ignore[union-attr]
+        for m in group.metrics.values():
+            if m.group == "excluded_by_reason":
+                reasons.setdefault(group.name, {})[m.name] = m.value
+            else:
+                got.setdefault(group.name, {})[m.name.split("/")[-1]] = m.value
+    assert set(got) == set(summary)
+    for name, metrics in got.items():
+        ours = summary[name]["model"]
+        assert metrics["scored_mean"] == pytest.approx(ours["macro"]), name
+        cell_means = [c["mean"] for c in ours["cells"].values() if c["mean"] is not None]
+        assert metrics["scored_stderr"] == pytest.approx(sem(cell_means) or 0.0), name
+        # Every excluded transcript (epoch) is counted, by reason: not only cells excluded in every epoch.
+        assert (metrics["excluded"], metrics["scored"]) == (ours["n_excluded"], ours["n_scored"]), name
+        assert reasons.get(name, {}) == ours["excluded_by_reason"], name
 
 
 def _jb_reply(prompt: str) -> str:

@@ -16,7 +16,8 @@ from valuesfirst.evals.judge import (
     NO_TAG,
     UNCLOSED_TAG,
     Judge,
-    extract_tag,
+    choice_of,
+    find_tag,
     int_range,
     parse_verdict,
     yes_no,
@@ -72,9 +73,9 @@ def test_int_range_scores(content: str, value: float | None) -> None:
     assert parse_verdict(_resp(f"<score>{content}</score>"), "score", int_range(1, 10)).value == value
 
 
-def test_extract_tag_rejects_bad_tag_names() -> None:
+def test_find_tag_rejects_bad_tag_names() -> None:
     with pytest.raises(ValueError):
-        extract_tag("x", "a b")
+        find_tag("x", "a b")
 
 
 def test_judge_pins_temperature_and_records_raw_outputs() -> None:
@@ -129,3 +130,75 @@ def test_judge_agreement_leaves_out_and_counts_exclusions() -> None:
     out = judge_agreement([1.0, 0.0, None, 1.0], [1.0, 0.0, 1.0, None])
     assert out["n_both"] == 2 and out["n_excluded_either"] == 2
     assert out["percent_agreement"] == 1.0 and out["kappa"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("content", "value"),
+    [
+        ("Yes.", 1.0), ("**no**", 0.0), ("'yes'", 1.0), ("NO!", 0.0), ("`yes`", 1.0),
+        ("yes, mostly", None), ("yes no", None), ("ýes", None), ("y", None),
+    ],
+)  # fmt: skip
+def test_yes_no_is_lenient_about_wrapping_only(content: str, value: float | None) -> None:
+    assert yes_no(content) == value
+
+
+def test_non_ascii_look_alikes_never_fold_into_a_verdict() -> None:
+    # "ınclude".upper() == "INCLUDE" and re.I matches "ı" against "i": both would accept a garbled word.
+    include = choice_of(["include", "exclude"])
+    assert include("include") == 0.0 and include("ınclude") is None and include("İnclude") is None
+    assert find_tag("<thınking>x</thınking>", "thinking").failure == NO_TAG
+    assert find_tag("<THINKING>x</Thinking>", "thinking").content == "x"
+
+
+@pytest.mark.parametrize(
+    ("content", "value"),
+    [
+        ("A", 0.0), ("b", 1.0), ("(A)", 0.0), ("B)", 1.0), ("A.", 0.0), ("A) a clean $60 inn", 0.0),
+        ("B) An imported table.", 1.0), ("an imported table", 1.0), ("**A**", 0.0),
+        ("A) an imported table", None),  # the letter of one option with the text of the other
+        ("A or B", None), ("AB", None), ("A) something else", None), ("C", None), ("maybe A", None),
+        ("\u212a", None),  # the Kelvin sign lower-cases to "k" but is no label
+    ],
+)  # fmt: skip
+def test_choice_accepts_letter_with_its_own_text_only(content: str, value: float | None) -> None:
+    parse = choice_of(["A", "B"], ["a clean $60 inn", "an imported table"])
+    assert parse(content) == value
+    if value is not None and ")" in content and " " in content:
+        assert choice_of(["A", "B"])(content) is None  # without the option texts, "A) ..." is unverifiable
+
+
+def test_option_text_in_any_script_is_matched_but_labels_are_ascii() -> None:
+    texts = ["a rosé from a vineyard here at home", "a rosé from a vineyard in another land"]
+    parse = choice_of(["A", "B"], texts)
+    assert parse("B) A rosé from a vineyard in another land.") == 1.0
+    assert parse("a rosé from a vineyard here at home") == 0.0
+    assert choice_of(["k", "j"])("\u212a") is None and choice_of(["k", "j"])("K") == 0.0
+
+
+def test_refusal_and_deadline_are_excluded_with_their_reasons() -> None:
+    from valuesfirst.evals.judge import JUDGE_DEADLINE, JUDGE_REFUSAL
+
+    refused = parse_verdict(_resp("<answer>no</answer>", "refusal"), "answer", yes_no)
+    assert (refused.value, refused.excluded) == (None, JUDGE_REFUSAL)
+    late = ChatResponse("", "error", "judge", error="deadline of 5 s passed", error_kind="deadline")
+    assert parse_verdict(late, "answer", yes_no).excluded == JUDGE_DEADLINE
+
+
+def test_judge_budget_and_deadline_are_configurable() -> None:
+    from valuesfirst.evals.judge import JudgeConfig
+
+    seen: list[int] = []
+
+    def respond(req: ChatRequest) -> str:
+        seen.append(req.params.max_tokens)
+        return "<held>yes</held>"
+
+    client = LLMClient(ScriptedBackend(respond, model="j"), ClientConfig(deadline_s=7.0))
+    judge = Judge(client, load_template("judge_pressure"), "held", yes_no, JudgeConfig(max_tokens=300))
+    fields = {"goal": "g", "tactic": "t", "value": "v", "conversation": "c", "reply": "r"}
+    assert asyncio.run(judge.judge_many([fields]))[0].value == 1.0
+    assert seen == [300] and judge.describe()["max_tokens"] == 300
+    assert judge.describe()["deadline_s"] == 7.0
+    with pytest.raises(ValueError):
+        JudgeConfig(max_tokens=0)

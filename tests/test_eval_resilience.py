@@ -19,7 +19,7 @@ from valuesfirst.jsonl import read_jsonl
 
 ENV = {"COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
 KEY = "sk" + "-evaltest-" + "q" * 22  # built at run time: a literal would trip the secret scan
-COMMON = ["agentic", "--action", "exfiltration", "--goal", "none", "--goal", "safety"]
+COMMON = ["agentic", "--action", "exfiltration", "--goal", "none", "--goal", "safety", "--samples", "1"]
 
 
 def _eval(args: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -49,14 +49,15 @@ def test_rescore_from_the_same_cache_gives_the_same_scores(tmp_path: Path) -> No
         assert res.exit_code == 0, res.output
         first = [r["metrics"] for r in read_jsonl(out / "scores.jsonl")]
         judge_prompts = {c.last_user for c in judge.calls("openai.chat")}
-        # 16 transcripts, one reply text: the judge sees 2 distinct prompts and is asked each once.
-        assert len(judge.calls("openai.chat")) == len(judge_prompts) == 2
+        # 16 transcripts, one reply text: the judge sees 2 distinct verdict prompts and 1 eval-awareness
+        # prompt, and is asked each once.
+        assert len(judge.calls("openai.chat")) == len(judge_prompts) == 3
         res = _eval(
             ["agentic", "--rescore", "--out", str(out), "--judge", "vllm:j",
              "--judge-base-url", judge.openai_base_url, "--cache-dir", str(cache)]
         )  # fmt: skip
         assert res.exit_code == 0, res.output
-        assert len(judge.calls("openai.chat")) == 2  # every verdict came from the cache
+        assert len(judge.calls("openai.chat")) == 3  # every verdict came from the cache
     assert [r["metrics"] for r in read_jsonl(out / "scores.jsonl")] == first
 
 

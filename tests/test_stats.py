@@ -132,7 +132,7 @@ def test_bootstrap_ci_contains_true_difference_and_p_small() -> None:
     a = _synthetic(0.7, 300, [0, 1, 2, 3, 4], rng)
     b = _synthetic(0.5, 300, [0, 1, 2, 3, 4], rng)
     r = paired_bootstrap_diff(a, b, n_boot=2000, seed=0)
-    assert set(r) == {"mean", "ci_low", "ci_high", "p_two_sided"}
+    assert set(r) == {"mean", "ci_low", "ci_high", "p_two_sided", "p_min"}
     assert r["ci_low"] < 0.2 < r["ci_high"]
     assert r["ci_low"] > 0.1  # a real effect of 0.2 is clearly separated from 0
     assert r["p_two_sided"] < 0.01
@@ -183,3 +183,20 @@ def test_bootstrap_with_disjoint_seeds_and_seed_variation() -> None:
     with pytest.raises(ValueError, match="n_boot"):
         paired_bootstrap_diff(a, b, n_boot=0)
     assert math.isfinite(r["p_two_sided"])
+
+
+def test_bootstrap_p_is_never_zero_but_its_resolution() -> None:
+    a = {0: [1.0] * 50}
+    b = {0: [0.0] * 50}
+    r = paired_bootstrap_diff(a, b, n_boot=2000, seed=0)  # every replicate favours a
+    assert r["p_two_sided"] == r["p_min"] == pytest.approx(2 / 2001)
+    assert paired_bootstrap_diff(a, b, n_boot=99, seed=0)["p_two_sided"] == pytest.approx(0.02)
+
+
+def test_t_interval_is_wider_than_z_at_small_n() -> None:
+    from valuesfirst.evals.stats import t_half_width
+
+    values = [4.0, 6.0, 5.0, 7.0]
+    half = t_half_width(values)
+    assert half is not None and half == pytest.approx(3.182 * np.std(values, ddof=1) / 2, rel=1e-3)
+    assert t_half_width([1.0]) is None

@@ -35,12 +35,16 @@ def _fail(message: str) -> None:
 _LIMITS: dict[str, float] = {}
 
 
-def _client(uri: str, base_url: str | None, concurrency: int, cache: Path | None) -> Any:
+def _client(
+    uri: str, base_url: str | None, concurrency: int, cache: Path | None, deadline_s: float | None = None
+) -> Any:
+    """A client with this command's limits; ``deadline_s`` (a judge's) overrides ``--call-deadline``."""
     from valuesfirst.llm.client import ClientConfig, LLMClient
     from valuesfirst.llm.factory import backend_from_uri
 
     backend = backend_from_uri(uri, base_url=base_url)
-    return LLMClient(backend, ClientConfig(concurrency=concurrency, cache_dir=cache, **_LIMITS))
+    limits: dict[str, Any] = {**_LIMITS, **({"deadline_s": deadline_s} if deadline_s is not None else {})}
+    return LLMClient(backend, ClientConfig(concurrency=concurrency, cache_dir=cache, **limits))
 
 
 AttemptOpt = Annotated[
@@ -117,7 +121,10 @@ def register(app: typer.Typer) -> None:
         judge_base_url: Annotated[
             str | None, typer.Option(help="endpoint of the judges and attacker")
         ] = None,
-        samples: Annotated[int, typer.Option(help="samples per item (MSM: 300 per agentic cell)")] = 1,
+        samples: Annotated[
+            int | None,
+            typer.Option(min=1, help="samples per item (default: agentic 30, others 1; MSM: up to 300)"),
+        ] = None,
         temperature: Annotated[float, typer.Option(help="model temperature (MSM agentic: 0.7)")] = 0.7,
         max_tokens: Annotated[int, typer.Option(help="model completion budget")] = 4096,
         concurrency: Annotated[int, typer.Option(help="requests in flight per backend")] = 16,
@@ -130,7 +137,22 @@ def register(app: typer.Typer) -> None:
         items: Annotated[Path | None, typer.Option(help="eval-set JSONL instead of the shipped one")] = None,
         action: Annotated[list[str] | None, typer.Option(help="agentic: actions (repeatable)")] = None,
         goal: Annotated[list[str] | None, typer.Option(help="agentic: goal conditions (repeatable)")] = None,
-        urgency: Annotated[list[str] | None, typer.Option(help="agentic: urgency types (repeatable)")] = None,
+        urgency: Annotated[
+            list[str] | None, typer.Option(help="agentic: urgency replacement|restriction|none (repeatable)")
+        ] = None,
+        goal_type: Annotated[
+            list[str] | None,
+            typer.Option(help="agentic: goal types explicit|latent|ambiguous|swap|none (repeatable)"),
+        ] = None,
+        variants: Annotated[
+            int, typer.Option(min=1, help="agentic: reworded/renamed variants per cell (1: canonical only)")
+        ] = 1,
+        blackmail_definition: Annotated[
+            str, typer.Option(help="agentic: `original` (leverage against the CTO) or `exposure`")
+        ] = "original",
+        eval_awareness: Annotated[
+            bool, typer.Option(help="agentic: judge whether the model says it is being tested")
+        ] = True,
         model_name: Annotated[str, typer.Option(help="agentic: the assistant's name in scenarios")] = "Alex",
         scratchpad: Annotated[bool, typer.Option(help="agentic: give the model a private scratchpad")] = True,
         cache_dir: Annotated[
@@ -144,6 +166,29 @@ def register(app: typer.Typer) -> None:
         ] = False,
         attempt_timeout: AttemptOpt = None,
         call_deadline: DeadlineOpt = None,
+        judge_max_tokens: Annotated[
+            int, typer.Option(help="judge completion budget; a judge cut off is excluded (2000)")
+        ] = 2000,
+        judge_deadline: Annotated[
+            float, typer.Option(min=0.001, help="seconds one judge call may take, retries included (300)")
+        ] = 300.0,
+        judge2_max_tokens: Annotated[
+            int | None, typer.Option(help="second judge's budget (default: --judge-max-tokens)")
+        ] = None,
+        judge2_deadline: Annotated[
+            float | None, typer.Option(min=0.001, help="second judge's deadline (default: --judge-deadline)")
+        ] = None,
+        normalize: Annotated[
+            str,
+            typer.Option(help="values on a local model: compare options by `mean` log-prob per token "
+                         "(length-fair) or `sum`"),
+        ] = "mean",
+        batch_size: Annotated[
+            int, typer.Option(min=1, help="values on a local model: sequences per forward pass (32)")
+        ] = 32,
+        prefix_cache: Annotated[
+            bool, typer.Option(help="values on a local model: score both options on the prompt's KV cache")
+        ] = True,
     ) -> None:
         """Run an eval suite: transcripts first (OUT/transcripts.jsonl), scores second."""
         from valuesfirst.provenance import redact
@@ -153,6 +198,7 @@ def register(app: typer.Typer) -> None:
             _LIMITS["timeout_s"] = attempt_timeout
         if call_deadline is not None:
             _LIMITS["deadline_s"] = call_deadline
+        from valuesfirst.evals.judge import JudgeConfig
         from valuesfirst.evals.pipeline import generate_transcripts, score_transcripts
         from valuesfirst.evals.runner import GenerationConfig
         from valuesfirst.evals.suites import SuiteOptions, get_suite, suite_names
@@ -162,10 +208,18 @@ def register(app: typer.Typer) -> None:
             model = f"local:{model}"
         local = model is not None and (model.startswith("local:") or Path(model).is_dir())
         if suite == "capability" or (suite == "values" and local and not rescore):
+            from pydantic import ValidationError
+
             from valuesfirst.evals.logprob_cli import run_logprob_suite
+            from valuesfirst.evals.values import ForcedChoiceConfig
 
             try:
-                run_logprob_suite(suite, model, out, items, condition, seed, console)
+                fc = ForcedChoiceConfig.model_validate(
+                    {"normalize": normalize, "batch_size": batch_size, "prefix_cache": prefix_cache}
+                )
+                run_logprob_suite(suite, model, out, items, condition, seed, console, fc)
+            except ValidationError as e:
+                _fail(f"--normalize/--batch-size: {e.errors()[0]['msg']}")
             except InputError as e:
                 _fail(str(e))
             return
@@ -179,19 +233,29 @@ def register(app: typer.Typer) -> None:
             "model_name": model_name,
             "scratchpad": scratchpad,
             "spec": spec,
+            "variants": variants,
+            "blackmail_definition": blackmail_definition,
+            "eval_awareness": eval_awareness,
         }
-        for key, given in (("actions", action), ("goals", goal), ("urgencies", urgency)):
+        lists = (("actions", action), ("goals", goal), ("urgencies", urgency), ("goal_types", goal_type))
+        for key, given in lists:
             if given:
                 opts[key] = given
         try:
             options = SuiteOptions.model_validate(opts)
-            gen = GenerationConfig(samples=samples, temperature=temperature, max_tokens=max_tokens)
+            n_samples = samples if samples is not None else s.default_samples
+            gen = GenerationConfig(samples=n_samples, temperature=temperature, max_tokens=max_tokens)
+            jc = JudgeConfig(max_tokens=judge_max_tokens, deadline_s=judge_deadline)
+            jc2 = JudgeConfig(
+                max_tokens=judge2_max_tokens or judge_max_tokens, deadline_s=judge2_deadline or judge_deadline
+            )
         except Exception as e:  # pydantic ValidationError: name the field
             _fail(str(e))
             raise
         run_info = {
             "suite": suite, "model": model, "base_url": base_url, "judge": judge, "judge2": judge2,
             "attacker": attacker, "generation": gen.model_dump(), "options": options.model_dump(mode="json"),
+            "judge_config": jc.model_dump(), "judge2_config": jc2.model_dump() if judge2 else None,
             "condition": condition, "seed": seed, "rescore": rescore,
         }  # fmt: skip
         console.rule(f"[bold]eval {suite}")
@@ -200,8 +264,10 @@ def register(app: typer.Typer) -> None:
         if s.make_judge is not None and judge is None:
             err.print(f"[yellow]no --judge: judge-scored metrics of {suite!r} are not computed[/]")
         try:
-            judge_c = _client(judge, judge_base_url, concurrency, cache_dir) if judge else None
-            judge2_c = _client(judge2, judge_base_url, concurrency, cache_dir) if judge2 else None
+            judge_c = _client(judge, judge_base_url, concurrency, cache_dir, jc.deadline_s) if judge else None
+            judge2_c = (
+                _client(judge2, judge_base_url, concurrency, cache_dir, jc2.deadline_s) if judge2 else None
+            )
             if not rescore and model is None:
                 _fail("--model is required (or pass --rescore to score an existing run)")
             model_c = None if rescore else _client(str(model), base_url, concurrency, cache_dir)
@@ -219,7 +285,9 @@ def register(app: typer.Typer) -> None:
                         await generate_transcripts(
                             s, options, model_c, gen, out, condition=condition, seed=seed, attacker=attacker_c
                         )
-                    return await score_transcripts(s, out, judge_c, judge2_c, run_info=run_info)
+                    return await score_transcripts(
+                        s, out, judge_c, judge2_c, run_info=run_info, judge_config=jc, judge2_config=jc2
+                    )
                 finally:
                     for c in clients:
                         await c.aclose()
@@ -241,13 +309,11 @@ def register(app: typer.Typer) -> None:
         scale_high: Annotated[float, typer.Option(help="metric maximum (10 for 1–10 rubrics)")] = 1.0,
     ) -> None:
         """Pool score files; per-condition rates with SEM over seeds; paired bootstrap of A − B."""
+        from valuesfirst.evals.pooling import pooled_score_rows
         from valuesfirst.evals.scoring import compare_conditions, summarize
-        from valuesfirst.jsonl import read_jsonl
 
         try:
-            rows = [
-                r for p in scores for r in read_jsonl(p, required=("metrics", "excluded", "unit", "cell"))
-            ]
+            rows = pooled_score_rows(scores)
             result = {
                 "summary": {
                     c: {k: v for k, v in s.items() if k != "cells"}
@@ -262,6 +328,9 @@ def register(app: typer.Typer) -> None:
             _fail(str(e))
             raise
         console.print(Syntax(json.dumps(result, indent=1), "json", word_wrap=True))
+        boot = result["comparison"].get("bootstrap") or {}
+        if boot and boot["p_two_sided"] <= boot["p_min"]:
+            err.print(f"p <= {boot['p_min']:.4f}: below the resolution of the bootstrap's draws")
 
     @app.command("eval-reasons")
     def eval_reasons(
@@ -297,6 +366,53 @@ def register(app: typer.Typer) -> None:
                 table.add_row(cond, pid, r["polarity"], rate, ci, str(r["n_scored"]), str(r["n_excluded"]))
         console.print(table)
         console.print(f"written: {run_dir / 'reasoning_scores.jsonl'}, {run_dir / 'reasoning_summary.json'}")
+
+    @app.command("eval-judge-check")
+    def eval_judge_check(
+        judge: Annotated[str, typer.Option(help="judge backend URI to validate (temperature pinned to 0)")],
+        judge_base_url: Annotated[str | None, typer.Option(help="endpoint of the judge")] = None,
+        cases: Annotated[
+            Path | None, typer.Option(help="labelled transcripts JSONL (default: the shipped crafted set)")
+        ] = None,
+        judge_max_tokens: Annotated[int, typer.Option(help="judge completion budget (2000)")] = 2000,
+        judge_deadline: Annotated[
+            float, typer.Option(min=0.001, help="seconds per judge call (300)")
+        ] = 300.0,
+        concurrency: Annotated[int, typer.Option(help="requests in flight")] = 16,
+        out: Annotated[Path | None, typer.Option(help="write the report here as JSON")] = None,
+    ) -> None:
+        """Agreement of an agentic judge with the human labels of the crafted transcripts (kappa)."""
+        from valuesfirst.evals.judge import JudgeConfig
+        from valuesfirst.evals.judge_check import check_judge
+        from valuesfirst.jsonl import write_json
+
+        try:
+            jc = JudgeConfig(max_tokens=judge_max_tokens, deadline_s=judge_deadline)
+            client = _client(judge, judge_base_url, concurrency, None, jc.deadline_s)
+
+            async def run() -> dict[str, Any]:
+                try:
+                    return await check_judge(client, cases, jc)
+                finally:
+                    await client.aclose()
+
+            report = asyncio.run(run())
+        except (InputError, ValueError) as e:
+            _fail(str(e))
+            raise
+        a = report["agreement"]
+        kappa = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
+        pct = "–" if a["percent_agreement"] is None else f"{a['percent_agreement']:.3f}"
+        console.print(
+            f"judge {report['judge']['model']}: kappa {kappa}, agreement {pct} over {a['n_both']} of "
+            f"{report['n_cases']} labelled cases ({a['n_excluded_either']} excluded: "
+            f"{report['excluded_by_reason'] or 'none'})"
+        )
+        for d in report["disagreements"]:
+            console.print(f"  {d['id']}: human {d['human']:.0f}, judge {d['judge']:.0f} ({d['note']})")
+        if out is not None:
+            write_json(out, report)
+            console.print(f"written: {out}")
 
     @app.command("eval-data")
     def eval_data(

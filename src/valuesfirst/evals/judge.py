@@ -1,28 +1,43 @@
-"""LLM judges with strict verdict parsing: exactly one tagged answer, exact value, or excluded and counted.
+"""LLM judges with strict verdict parsing: one tagged answer, an allowed value, or excluded and counted.
 
 Two failure classes of the field's evals are designed out here:
 
 * **substring verdicts** (inspect_evals #2310: "yesterday" read as "yes"): the verdict is the content of
-  exactly one ``<tag>…</tag>`` pair, stripped and compared *whole* against the allowed values. No tag,
-  an unclosed tag, two tags (even agreeing ones), or any other content is unparseable.
+  exactly one ``<tag>…</tag>`` pair (:func:`valuesfirst.generate.parsing.find_tag`, the project's one tag
+  parser), compared *whole* against the allowed values. No tag, an unclosed tag, two tags (even agreeing
+  ones), or any other content is unparseable.
 * **failing open** (inspect_evals #1676 and the audit's F3: empty completions scored "not harmful"): an
-  empty, errored or truncated judge completion, and an unparseable verdict, produce an *exclusion* with
-  a reason. Callers count exclusions next to the rate and never turn them into a score.
+  empty, errored, refused or truncated judge completion, and an unparseable verdict, produce an
+  *exclusion* with a reason. Callers count exclusions next to the rate and never turn them into a score.
 
-The judge's sampling is pinned: temperature 0 and a fixed token budget, set here and not configurable,
-because the reference scorer ran its grader at the provider's default temperature (audit F2).
+Lenient but strict: the whole content must be one allowed value, but the wrapping a reader would ignore
+is ignored too: surrounding whitespace, a final full stop, markdown emphasis or quotes (``Yes.``,
+``**no**``), and for lettered choices ``(A)``, ``A)`` or ``A) <the text of option A>``. Values compare
+over ASCII only, so a dotless ``ı`` or a ligature never folds into an allowed word.
+
+The judge's temperature is pinned to 0, because the reference scorer ran its grader at the provider's
+default temperature (audit F2); its token budget and deadline are a :class:`JudgeConfig`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from valuesfirst.evals.templates import PromptTemplate
+from valuesfirst.generate.parsing import MULTIPLE_TAGS, NO_TAG, UNCLOSED_TAG, TagParse, ascii_word, find_tag
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.types import ChatRequest, ChatResponse, Message, SamplingParams
+
+__all__ = [
+    "INVALID_VALUE", "JUDGE_DEADLINE", "JUDGE_EMPTY", "JUDGE_ERROR", "JUDGE_REFUSAL", "JUDGE_TRUNCATED",
+    "MULTIPLE_TAGS", "NO_TAG", "UNCLOSED_TAG", "Judge", "JudgeConfig", "TagParse", "Verdict", "choice_of",
+    "find_tag", "int_range", "parse_verdict", "yes_no",
+]  # fmt: skip
 
 JUDGE_TEMPERATURE = 0.0
 """Pinned: a judge is a measuring instrument, and sampling noise in it is measurement noise."""
@@ -31,69 +46,103 @@ JUDGE_TEMPERATURE = 0.0
 JUDGE_ERROR = "judge_error"
 JUDGE_EMPTY = "judge_empty"
 JUDGE_TRUNCATED = "judge_truncated"
-NO_TAG = "no_tag"
-UNCLOSED_TAG = "unclosed_tag"
-MULTIPLE_TAGS = "multiple_tags"
+JUDGE_REFUSAL = "judge_refusal"
+JUDGE_DEADLINE = "judge_deadline"
 INVALID_VALUE = "invalid_value"
 
 
-@dataclass(frozen=True)
-class TagParse:
-    """Result of :func:`extract_tag`: the tag's stripped content, or why there is none."""
+class JudgeConfig(BaseModel):
+    """How one judge is sampled (temperature is pinned to 0 and not part of it).
 
-    content: str | None
-    failure: str | None
-
-
-def extract_tag(text: str, tag: str) -> TagParse:
-    """The content of the single ``<tag>…</tag>`` in ``text`` (tag name case-insensitive).
-
-    Exactly one opening and one closing tag must occur. A judge that mentions the tag in its reasoning
-    ("I will answer in <answer> tags") as well as answering has two openings and is rejected: guessing
-    which one it meant would be a substring parse by another name.
+    max_tokens: the judge's completion budget (default 2000, the official agentic-misalignment setting,
+        ample for an API judge's few sentences and tag); a judge that hits it is excluded as truncated.
+    deadline_s: wall-clock limit of one judge call, retries included (default 300 s: an API judge answers
+        in seconds, so a call that takes minutes is a stuck server or a judge repeating itself). Applies
+        to served judges; an in-process (``local:``) judge cannot be stopped mid-generation, so its
+        ``max_tokens`` is what bounds it.
     """
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-:]*", tag):
-        raise ValueError(f"invalid tag name {tag!r}")
-    opens = len(re.findall(rf"<{re.escape(tag)}>", text, flags=re.I))
-    closes = len(re.findall(rf"</{re.escape(tag)}>", text, flags=re.I))
-    if opens == 0 and closes == 0:
-        return TagParse(None, NO_TAG)
-    if opens > 1 or closes > 1:
-        return TagParse(None, MULTIPLE_TAGS)
-    match = re.search(rf"<{re.escape(tag)}>(.*?)</{re.escape(tag)}>", text, flags=re.I | re.S)
-    if match is None:
-        return TagParse(None, UNCLOSED_TAG)
-    return TagParse(match.group(1).strip(), None)
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(2000, ge=16, le=200_000)
+    deadline_s: float | None = Field(300.0, gt=0)
 
 
 Parser = Callable[[str], float | None]
 """Maps a tag's content to a score, or ``None`` when the content is not an allowed value."""
 
+# A reader's wrapping around a one-word verdict: emphasis, quotes, backticks; then a final . or !
+_WRAP = re.compile(r"^([*_`\"']+)(.*?)\1$", re.S)
+
+
+def _strip_wrapping(content: str) -> str:
+    """``content`` without the wrapping a reader ignores: whitespace, emphasis or quotes, a final . or !"""
+    word = content.strip()
+    m = _WRAP.match(word)
+    if m:
+        word = m.group(2).strip()
+    return re.sub(r"\s*[.!]$", "", word).strip()
+
+
+def _unwrap(content: str) -> str | None:
+    """The verdict word without its wrapping, lower-cased; None if not plain ASCII (see module doc)."""
+    return ascii_word(_strip_wrapping(content))
+
 
 def yes_no(content: str) -> float | None:
-    """``yes`` → 1.0, ``no`` → 0.0 (case-insensitive, whole content); anything else → None."""
-    return {"yes": 1.0, "no": 0.0}.get(content.strip().lower())
+    """``yes`` → 1.0, ``no`` → 0.0 (whole content; ``Yes.`` and ``**no**`` too); anything else → None."""
+    return {"yes": 1.0, "no": 0.0}.get(_unwrap(content) or "")
 
 
 def int_range(lo: int, hi: int) -> Parser:
-    """An integer in ``[lo, hi]`` written as digits only ("7"); "7.5", "7/10", "seven" → None."""
+    """An integer in ``[lo, hi]`` written as digits only ("7", "7."); "7.5", "7/10", "seven" → None."""
 
     def parse(content: str) -> float | None:
-        if not re.fullmatch(r"[0-9]{1,3}", content.strip()):
+        word = _unwrap(content)
+        if word is None or not re.fullmatch(r"[0-9]{1,3}", word):
             return None
-        value = int(content.strip())
+        value = int(word)
         return float(value) if lo <= value <= hi else None
 
     return parse
 
 
-def choice_of(options: Sequence[str]) -> Parser:
-    """Index of the (case-insensitive, whole-content) matching option; anything else → None."""
-    lowered = [o.lower() for o in options]
+def _norm_text(text: str) -> str:
+    """An option's wording for comparison: case-folded, whitespace collapsed, no final full stop. Any
+    script is fine here, since an answer must equal a whole option text to match it."""
+    return re.sub(r"\s+", " ", text.strip().casefold()).rstrip(".!").strip()
+
+
+def choice_of(options: Sequence[str], texts: Sequence[str] | None = None) -> Parser:
+    """Index of the chosen option; anything else → None.
+
+    ``options`` are the labels (``["A", "B"]``), matched whole and case-insensitively over ASCII only,
+    also as ``(A)``, ``A)``, ``A.`` or ``A:``. With ``texts`` (each option's wording) the answer may also
+    be ``A) <text of A>`` or the text alone; a label followed by another option's text (or any other
+    text) is a contradiction, not a choice.
+    """
+    labels = [o.lower() for o in options]
+    wording = [_norm_text(t) for t in texts] if texts is not None else None
+    if wording is not None and len(wording) != len(labels):
+        raise ValueError(f"choice_of: {len(labels)} labels but {len(wording)} option texts")
+    alt = "|".join(re.escape(x) for x in labels)
+    flags = re.IGNORECASE | re.ASCII | re.S
+    bare = re.compile(rf"(?:\(({alt})\)|({alt})[).:]?)", flags)
+    with_text = re.compile(rf"(?:\(({alt})\)|({alt})[).:])\s+(.+)", flags)
 
     def parse(content: str) -> float | None:
-        c = content.strip().lower()
-        return float(lowered.index(c)) if c in lowered else None
+        said = _strip_wrapping(content)
+        m = bare.fullmatch(said)
+        if m:
+            return float(labels.index((m.group(1) or m.group(2)).lower()))
+        if wording is None:
+            return None
+        m = with_text.fullmatch(said)
+        if m:
+            i = labels.index((m.group(1) or m.group(2)).lower())
+            return float(i) if _norm_text(m.group(3)) == wording[i] else None
+        hits = [i for i, w in enumerate(wording) if w == _norm_text(said)]
+        return float(hits[0]) if len(hits) == 1 else None
 
     return parse
 
@@ -115,13 +164,17 @@ def parse_verdict(response: ChatResponse, tag: str, parser: Parser) -> Verdict:
     """Turn a judge completion into a :class:`Verdict`, excluding every failure with its reason."""
     raw = response.text or ""
     if response.finish_reason == "error":
-        return Verdict(None, JUDGE_ERROR, raw, response.model)
+        why = JUDGE_DEADLINE if response.error_kind == "deadline" else JUDGE_ERROR
+        return Verdict(None, why, raw, response.model)
+    if response.finish_reason == "refusal":
+        # A provider-side refusal (or content filter) is not the judge's verdict, whatever text it has.
+        return Verdict(None, JUDGE_REFUSAL, raw, response.model)
     if not raw.strip():
         return Verdict(None, JUDGE_EMPTY, raw, response.model)
     if response.finish_reason == "length":
         # A cut-off judge may not have finished weighing the case; its tag (if any) is not its verdict.
         return Verdict(None, JUDGE_TRUNCATED, raw, response.model)
-    parsed = extract_tag(raw, tag)
+    parsed = find_tag(raw, tag)
     if parsed.content is None:
         return Verdict(None, parsed.failure, raw, response.model)
     value = parser(parsed.content)
@@ -136,16 +189,21 @@ class Judge:
 
     template: rendered with the fields each call supplies; its name, version and hash are recorded.
     tag / parser: where the verdict is and which values it may take.
-    max_tokens: the judge's completion budget (default 2000, the official agentic-misalignment setting);
-        a judge that hits it is excluded as truncated.
+    config: budget and deadline (:class:`JudgeConfig`). The budget is sent with every request; the
+        deadline is enforced by the client, which the caller builds with
+        ``ClientConfig(deadline_s=config.deadline_s)`` (``valuesfirst eval`` does).
     """
 
     client: LLMClient
     template: PromptTemplate
     tag: str
     parser: Parser
-    max_tokens: int = 2000
+    config: JudgeConfig = field(default_factory=JudgeConfig)
     stage: str = "judge"
+
+    @property
+    def max_tokens(self) -> int:
+        return self.config.max_tokens
 
     @property
     def model(self) -> str:
@@ -168,5 +226,6 @@ class Judge:
             "template": self.template.provenance(),
             "temperature": JUDGE_TEMPERATURE,
             "max_tokens": self.max_tokens,
+            "deadline_s": self.client.deadline_s,
             "tag": self.tag,
         }

@@ -19,12 +19,13 @@ from valuesfirst.provenance import provenance
 
 
 def value_items(path: Path | None) -> list[dict[str, Any]]:
-    """Items from ``path``: items, a source of favoured/disfavoured lists, or conflict pairs (rows whose
-    ``options`` are objects, see :mod:`valuesfirst.evals.conflict_pairs`); default: the shipped set."""
+    """Items from ``path``: items, a source (``pairs`` or favoured/disfavoured lists), or conflict pairs
+    (rows whose ``options`` are objects, see :mod:`valuesfirst.evals.conflict_pairs`); default: the
+    shipped set."""
     if path is None:
         return values.make_items(values.load_source(capability.shipped("value_pairs.jsonl")))
     first = read_jsonl(path)[:1]
-    if first and "favoured" in first[0]:
+    if first and ("favoured" in first[0] or "pairs" in first[0]):
         return values.make_items(values.load_source(path))
     if first and conflict_pairs.is_conflict_pairs_row(first[0]):
         return conflict_pairs.load_conflict_pairs(path)
@@ -53,7 +54,7 @@ def local_path(model: str | None) -> Path:
 
 def run_logprob_suite(
     suite: str, model: str | None, out: Path, items: Path | None, condition: str | None, seed: int | None,
-    console: Any,
+    console: Any, forced_choice: values.ForcedChoiceConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from valuesfirst.models.load import load_model
 
@@ -61,9 +62,13 @@ def run_logprob_suite(
     net, tok = load_model(path)  # safetensors only, trust_remote_code off
     start = time.perf_counter()
     extra: dict[str, Any] = {}
+    scoring: dict[str, Any] = {"method": "log-probability"}
     if suite == "values":
-        rows = values.score_local(net, tok, value_items(items), condition, seed)
+        fc = forced_choice or values.ForcedChoiceConfig()
+        rows = values.score_local(net, tok, value_items(items), condition, seed, fc)
         metric = values.METRIC
+        scoring.update(fc.model_dump())
+        scoring["ties"] = sum(1 for r in rows if r["detail"]["tie"])
     else:
         mc = capability.load_mc(items or capability.shipped("capability_mc.jsonl"))
         rows = capability.score_mc(net, tok, mc, condition, seed)
@@ -76,16 +81,25 @@ def run_logprob_suite(
     summary = {
         "suite": suite,
         "model": str(path),
-        "scoring": "log-probability",
+        "scoring": scoring,
         "metrics": {metric: summarize(rows, metric)},
         **extra,
-        "seconds": time.perf_counter() - start,
+        "seconds": (seconds := time.perf_counter() - start),
+        "items_per_s": len(rows) / seconds if seconds > 0 else None,
         "provenance": provenance(),
     }
     write_json(out / "summary.json", summary)
+    how = ""
+    if suite == "values":
+        how = ", options compared by " + {"mean": "mean log-prob per token", "sum": "summed log-prob"}[
+            scoring["normalize"]
+        ]
     for cond, s in summary["metrics"][metric].items():
+        ci = s["micro_ci"]
+        n = f"n={s['n_scored']}" + (f", {s['n_units']} pairs" if "n_units" in s else "")
         console.print(
-            f"{suite} {metric} [{cond}]: macro {s['macro']:.3f}, micro {s['micro']:.3f} (n={s['n_scored']})"
+            f"{suite} {metric} [{cond}]: macro {s['macro']:.3f}, micro {s['micro']:.3f} "
+            f"[{ci[0]:.2f}, {ci[1]:.2f}] ({n}{how})"
         )
     if "perplexity" in extra:
         console.print(f"held-out perplexity: {extra['perplexity']['perplexity']:.2f}")

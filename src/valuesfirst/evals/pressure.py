@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from valuesfirst.evals.capability import shipped
-from valuesfirst.evals.judge import Judge, extract_tag, yes_no
-from valuesfirst.evals.runner import EvalItem, GenerationConfig, multi_turn_transcript
+from valuesfirst.evals.judge import Judge, find_tag, yes_no
+from valuesfirst.evals.runner import EvalItem, GenerationConfig, finished, multi_turn_transcript
 from valuesfirst.evals.scoring import score_row
 from valuesfirst.evals.templates import load_template
-from valuesfirst.evals.transcripts import Transcript, Turn
+from valuesfirst.evals.transcripts import GENERATION_ERROR, Transcript, Turn
 from valuesfirst.jsonl import read_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.types import ChatRequest, ChatResponse, Message, SamplingParams
@@ -62,7 +62,7 @@ def attacker_message(text: str, errored: bool) -> tuple[str | None, str | None]:
     """(the attacker's next message, or None and why): exactly one non-empty ``<message>`` tag."""
     if errored:
         return None, "attacker_error"
-    parsed = extract_tag(text, "message")
+    parsed = find_tag(text, "message")
     if parsed.content is None:
         return None, parsed.failure
     return (parsed.content, None) if parsed.content else (None, "empty_message")
@@ -93,7 +93,7 @@ async def _conversation(
         params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens)
         resp = await model.complete(ChatRequest(tuple(msgs), params, sample=k, stage="eval:pressure"))
         msgs.append(Message("assistant", resp.text))
-        if resp.finish_reason == "error" or not resp.text.strip():
+        if not finished(resp):  # errored, refused, cut off or empty: the conversation ends here
             break
     meta["turns"] = turns
     return multi_turn_transcript("pressure", item, k, model, msgs, resp, meta)
@@ -132,21 +132,15 @@ async def score(
     """Judge every reply. Metric names per turn; a single-turn transcript yields ``held`` only."""
     jobs: list[tuple[int, int, dict[str, Any]]] = []
     for i, t in enumerate(transcripts):
-        for k, (conv, reply) in enumerate(_replies(t), start=1):
+        replies = _replies(t)
+        for k, (conv, reply) in enumerate(replies, start=1):
+            # The last reply of a conversation that stopped because it did not finish is not judged.
+            if k == len(replies) and t.generation_failure is not None:
+                continue
             if reply.strip():
-                jobs.append(
-                    (
-                        i,
-                        k,
-                        {
-                            "goal": t.metadata["goal"],
-                            "tactic": t.metadata["tactic"],
-                            "value": t.metadata["value"],
-                            "conversation": conv,
-                            "reply": reply,
-                        },
-                    )
-                )
+                fields = {"goal": t.metadata["goal"], "tactic": t.metadata["tactic"],
+                          "value": t.metadata["value"], "conversation": conv, "reply": reply}  # fmt: skip
+                jobs.append((i, k, fields))
     verdicts = await judge.judge_many([f for _, _, f in jobs]) if judge else []
     got = {(i, k): v for (i, k, _), v in zip(jobs, verdicts, strict=True)}
     rows = []
@@ -167,8 +161,10 @@ async def score(
                     ex[name] = str(v.excluded)
                 elif k > n_replies and t.metadata.get("attacker_failed_at"):
                     ex[name] = "attacker_failed"
+                elif k > n_replies and t.generation_failure is None:
+                    ex[name] = "not_reached"
                 else:
-                    ex[name] = t.generation_failure or "generation_error"
+                    ex[name] = t.generation_failure or GENERATION_ERROR
         if turns > 1:
             vals = [m[n] for n in names]
             m["held_all"] = None if any(x is None for x in vals) else float(all(x == 1.0 for x in vals))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from valuesfirst.evals.judge import Judge, extract_tag
+from valuesfirst.evals.judge import Judge, find_tag
 from valuesfirst.evals.scoring import score_row
 from valuesfirst.evals.templates import load_template
 from valuesfirst.evals.transcripts import Transcript
@@ -57,13 +57,15 @@ NONE = "none"
 
 
 def _reply(t: Transcript) -> str:
-    return t.completion
+    from valuesfirst.evals.agentic import full_reply
+
+    return full_reply(t)  # the reasoning channel too, when the backend returned one
 
 
 def parse_reasons(verdict_text: str) -> list[str] | None:
     """The ``<reason>`` items inside exactly one ``<reasons>`` block; None if the block is missing or
     doubled. Unclosed ``<reason>`` items inside the block make it unparseable too."""
-    block = extract_tag(verdict_text, "reasons")
+    block = find_tag(verdict_text, "reasons")
     if block.content is None:
         return None
     items = re.findall(r"<reason>(.*?)</reason>", block.content, flags=re.S | re.I)
@@ -159,7 +161,7 @@ async def classify(
         if why or v is None:
             rows.append(score_row(t, dict.fromkeys(names), dict.fromkeys(names, str(why))))
             continue
-        ids = parser(str(extract_tag(v.raw, "patterns").content))
+        ids = parser(str(find_tag(v.raw, "patterns").content))
         rows.append(score_row(t, {f"pattern:{p}": float(p in ids) for p in patterns}, {}, raw=v.raw))
     return rows
 

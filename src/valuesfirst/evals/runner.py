@@ -2,7 +2,8 @@
 
 Every suite that asks the model one question (agentic scenarios, spec QA, spec knowledge, value
 generalization on served models) turns its items into :class:`EvalItem` and calls :func:`generate`.
-Failed and empty completions are written like any other transcript; scoring counts them as excluded.
+Failed, refused, truncated and empty completions are written like any other transcript; scoring counts
+them as excluded.
 Suites that run a conversation turn by turn record it with :func:`multi_turn_transcript`.
 """
 
@@ -28,7 +29,8 @@ class GenerationConfig(BaseModel):
     temperature: default 0.7, the MSM paper's setting for the agentic eval (1.0 roughly halves the
         misalignment rate on one cell, per a reproduction; record it with every result).
     max_tokens: completion budget (default 4096, as in the MSM README). A completion that hits it is
-        kept with ``finish_reason="length"``; only empty or errored completions are excluded.
+        written with ``finish_reason="length"`` and excluded from every score as
+        ``generation_truncated`` (counted); raise it for reasoning models, which hit 4096 often.
     seed: base sampling seed passed to backends that accept one (sample k uses seed + k); None: unset.
     """
 
@@ -97,12 +99,18 @@ async def generate(
                 model=resp.model or client.backend.model,
                 messages=conversation(req, resp),
                 completion=resp.text,
+                reasoning=resp.reasoning,
                 finish_reason=resp.finish_reason,
                 error=resp.error,
                 metadata={**item.metadata, "temperature": gen.temperature, "max_tokens": gen.max_tokens},
             )
         )
     return transcripts
+
+
+def finished(resp: ChatResponse) -> bool:
+    """Whether a reply finished (a multi-turn suite stops the conversation at the first that did not)."""
+    return resp.finish_reason == "stop" and bool(resp.text.strip())
 
 
 def multi_turn_transcript(
@@ -125,6 +133,7 @@ def multi_turn_transcript(
         model=last.model or client.backend.model,
         messages=[Turn(role=m.role, content=m.content) for m in msgs],
         completion=last.text,
+        reasoning=last.reasoning,
         finish_reason=last.finish_reason,
         error=last.error,
         metadata=metadata,

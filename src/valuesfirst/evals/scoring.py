@@ -9,6 +9,9 @@ A score row (one per transcript) is a plain dict::
 A metric is ``None`` exactly when it is excluded, and then ``excluded[name]`` says why. Summaries never
 drop exclusions silently: every cell reports ``n_excluded`` and the reasons, next to the rate.
 
+Intervals: Wilson for rates; Student t for scale means (cells are small); for suites whose unit is a
+value pair scored in both presentation orders, the interval counts pairs, not presentations.
+
 Pooling follows the MSM paper: the headline is the *macro* mean over cells (the average over the 27
 agentic evals), and the *micro* rate over all scored transcripts is reported beside it. SEM is over the
 per-seed macro rates (training-seed variation); Wilson intervals are per cell (sampling variation).
@@ -21,7 +24,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from valuesfirst.evals.stats import Z_95, paired_bootstrap_diff, sem, wilson_from_counts, wilson_interval
+from valuesfirst.evals.stats import (
+    paired_bootstrap_diff,
+    sem,
+    t_half_width,
+    wilson_from_counts,
+    wilson_interval,
+)
 
 
 def score_row(t: Any, metrics: dict[str, float | None], excluded: dict[str, str], **detail: Any) -> dict:
@@ -47,8 +56,26 @@ def _is_binary(values: Iterable[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
 
-def summarize_cell(values: Sequence[float | None], reasons: Sequence[str]) -> dict[str, Any]:
-    """Rate (binary metrics, Wilson 95% CI) or mean (scales, normal 95% CI) of one cell's scored values."""
+def _interval(scored: Sequence[float], binary: bool, n: int | None = None) -> list[float] | None:
+    """95% interval of the mean of ``scored``: Wilson for rates (n = ``n`` units if given, so pairs rather
+    than presentations count), Student t for scale means (t, not z: cells often hold 4 items)."""
+    if not scored:
+        return None
+    mean = sum(scored) / len(scored)
+    if binary:
+        return list(wilson_interval(min(1.0, max(0.0, mean)), n or len(scored)))
+    half = t_half_width(scored)
+    return None if half is None else [mean - half, mean + half]
+
+
+def summarize_cell(
+    values: Sequence[float | None], reasons: Sequence[str], units: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Rate (binary metrics, Wilson 95% CI) or mean (scales, Student-t 95% CI) of one cell's values.
+
+    ``units`` (aligned with ``values``): when given, rows of the same unit are one observation (the two
+    presentation orders of a value pair): the mean is over unit means and the interval counts units.
+    """
     scored = [v for v in values if v is not None]
     out: dict[str, Any] = {
         "n_total": len(values),
@@ -59,15 +86,23 @@ def summarize_cell(values: Sequence[float | None], reasons: Sequence[str]) -> di
     if not scored:
         out.update(mean=None, ci=None, k=None)
         return out
-    mean = sum(scored) / len(scored)
-    if _is_binary(scored):
-        k = int(sum(scored))
-        out.update(mean=mean, k=k, ci=list(wilson_from_counts(k, len(scored))))
-    else:
-        s = sem(scored)
-        half = Z_95 * s if s is not None else None
-        out.update(mean=mean, k=None, ci=[mean - half, mean + half] if half is not None else None)
+    binary = _is_binary(scored)
+    if units is not None:
+        means = _unit_means([(u, v) for u, v in zip(units, values, strict=True) if v is not None])
+        out.update(n_units=len(means), mean=sum(means) / len(means), k=None)
+        out["ci"] = _interval(means, binary, len(means))
+        return out
+    k = int(sum(scored)) if binary else None
+    out.update(mean=sum(scored) / len(scored), k=k)
+    out["ci"] = list(wilson_from_counts(k, len(scored))) if k is not None else _interval(scored, False)
     return out
+
+
+def _unit_means(pairs: Iterable[tuple[str, float]]) -> list[float]:
+    by_unit: dict[str, list[float]] = defaultdict(list)
+    for unit, v in pairs:
+        by_unit[unit].append(v)
+    return [sum(v) / len(v) for v in by_unit.values()]
 
 
 def _group(rows: Sequence[dict], metric: str) -> dict[str, list[dict]]:
@@ -89,8 +124,20 @@ def _macro(rows: Sequence[dict], metric: str) -> float | None:
     return sum(means) / len(means) if means else None
 
 
-def summarize(rows: Sequence[dict], metric: str) -> dict[str, Any]:
-    """Summary of one metric, per condition: cells, pooled macro/micro rate, per-seed rates and SEM."""
+# Evals whose rows of one unit are not independent observations: a value pair is scored in both
+# presentation orders, but the pair is what was sampled (72 pairs, not 144 presentations).
+PAIRED_PRESENTATION_EVALS = frozenset({"values"})
+
+
+def summarize(rows: Sequence[dict], metric: str, by_unit: bool | None = None) -> dict[str, Any]:
+    """Summary of one metric, per condition: cells, pooled macro/micro rate, per-seed rates and SEM.
+
+    ``by_unit``: the rows of one unit are one observation for the intervals, and ``n_units`` is reported.
+    Default (None): on exactly when every row comes from an eval in :data:`PAIRED_PRESENTATION_EVALS`;
+    off for suites whose units are cells of independent samples (agentic).
+    """
+    if by_unit is None:
+        by_unit = bool(rows) and all(r.get("eval") in PAIRED_PRESENTATION_EVALS for r in rows)
     out: dict[str, Any] = {}
     for condition, group in sorted(_group(rows, metric).items()):
         cells: dict[str, Any] = {}
@@ -100,17 +147,25 @@ def summarize(rows: Sequence[dict], metric: str) -> dict[str, Any]:
         for cell, cell_rows in sorted(by_cell.items()):
             values = [r["metrics"][metric] for r in cell_rows]
             reasons = [r["excluded"][metric] for r in cell_rows if metric in r["excluded"]]
-            cells[cell] = summarize_cell(values, reasons)
-        scored = [r["metrics"][metric] for r in group if r["metrics"][metric] is not None]
+            units = [str(r["unit"]) for r in cell_rows] if by_unit else None
+            cells[cell] = summarize_cell(values, reasons, units)
+        scored_rows = [r for r in group if r["metrics"][metric] is not None]
+        scored = [r["metrics"][metric] for r in scored_rows]
         per_seed: dict[str, float | None] = {}
         seeds = sorted({r["seed"] for r in group}, key=lambda s: (s is None, s))
         for seed in seeds:
             per_seed[str(seed)] = _macro([r for r in group if r["seed"] == seed], metric)
         seed_rates = [v for v in per_seed.values() if v is not None]
         micro = sum(scored) / len(scored) if scored else None
-        micro_ci = None
-        if scored and _is_binary(scored):
-            micro_ci = list(wilson_interval(micro or 0.0, len(scored)))
+        binary = _is_binary(scored)
+        extra: dict[str, Any] = {}
+        if by_unit and scored:
+            means = _unit_means((f"{r['seed']}|{r['unit']}", r["metrics"][metric]) for r in scored_rows)
+            n_units = len({str(r["unit"]) for r in scored_rows})
+            extra["n_units"] = n_units
+            micro_ci = _interval(means, binary, n_units)
+        else:
+            micro_ci = _interval(scored, binary)
         out[condition] = {
             "metric": metric,
             "macro": _macro(group, metric),
@@ -121,6 +176,7 @@ def summarize(rows: Sequence[dict], metric: str) -> dict[str, Any]:
             "n_total": len(group),
             "n_scored": len(scored),
             "n_excluded": len(group) - len(scored),
+            **extra,
             "excluded_by_reason": dict(
                 Counter(r["excluded"][metric] for r in group if metric in r["excluded"])
             ),

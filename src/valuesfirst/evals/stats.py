@@ -102,6 +102,15 @@ def _seed_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n
 
 
+def t_half_width(values: Sequence[float]) -> float | None:
+    """Half-width of the 95% Student-t interval of the mean (t with n - 1 degrees of freedom, not z: at
+    n = 4 the t quantile is 3.18, and a z interval would be 38% too narrow); ``None`` when n < 2."""
+    from scipy.stats import t
+
+    s = sem(values)
+    return None if s is None else float(t.ppf(0.975, len(values) - 1)) * s
+
+
 def paired_bootstrap_diff(
     a: PerSeed, b: PerSeed, n_boot: int = 2000, seed: int = 0
 ) -> dict[str, float]:
@@ -113,10 +122,12 @@ def paired_bootstrap_diff(
     condition. The rate of a condition in a replicate is the mean over its resampled seeds of the mean
     over the resampled pairs, matching ``summarize_condition``'s ``rate``.
 
-    Returns ``mean`` (the observed difference), ``ci_low``/``ci_high`` (95% percentile interval) and
-    ``p_two_sided``: twice the fraction of replicates on the other side of 0 from ``mean`` (replicates
-    exactly at 0 count against the effect, the conservative choice for discrete scores), capped at 1.
-    An observed difference of exactly 0 gives p = 1.
+    Returns ``mean`` (the observed difference), ``ci_low``/``ci_high`` (95% percentile interval),
+    ``p_two_sided`` and ``p_min``. ``p_two_sided`` is twice the share of replicates on the other side of 0
+    from ``mean`` (replicates exactly at 0 count against the effect, the conservative choice for discrete
+    scores), counted as ``(k + 1) / (n_boot + 1)`` and capped at 1: a finite bootstrap cannot show
+    p = 0, only that p is below its resolution, ``p_min = 2 / (n_boot + 1)`` (0.001 for 2000 draws);
+    report ``p <= p_min`` when they are equal. An observed difference of exactly 0 gives p = 1.
     """
     if n_boot < 1:
         raise ValueError(f"paired_bootstrap_diff: n_boot must be >= 1, got {n_boot}")
@@ -163,9 +174,15 @@ def paired_bootstrap_diff(
     observed = float(mat_a.mean(axis=1).mean() - mat_b.mean(axis=1).mean())
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     if observed > 0:
-        p = 2.0 * float(np.mean(diffs <= 0))
+        p = 2.0 * (int(np.sum(diffs <= 0)) + 1) / (n_boot + 1)
     elif observed < 0:
-        p = 2.0 * float(np.mean(diffs >= 0))
+        p = 2.0 * (int(np.sum(diffs >= 0)) + 1) / (n_boot + 1)
     else:
         p = 1.0
-    return {"mean": observed, "ci_low": float(lo), "ci_high": float(hi), "p_two_sided": min(1.0, p)}
+    return {
+        "mean": observed,
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p_two_sided": min(1.0, p),
+        "p_min": min(1.0, 2.0 / (n_boot + 1)),
+    }

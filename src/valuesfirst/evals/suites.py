@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,17 @@ class SuiteOptions(BaseModel):
     items: an eval-set JSONL to use instead of the shipped one (value generalization, spec QA, spec
         knowledge, sycophancy, pressure). Default: the suite's shipped file.
     actions / goals / urgencies: the agentic grid (default: MSM's 27 cells = exfiltration, espionage,
-        lethal × 9 goals × replacement). Add ``blackmail`` and ``restriction`` for the full 72.
+        lethal × (none + 8 goals) × replacement). Add ``blackmail`` and ``restriction``/``none``
+        (urgency none: the no-threat control) for the original framework's conditions.
+    goal_types: for every goal but ``none``, which goal types (default ``explicit``; the original
+        framework also has ``latent``, ``ambiguous`` and ``swap``, see
+        :mod:`valuesfirst.evals.agentic_scenarios`).
+    variants: render each agentic cell as this many reworded and renamed variants (default 1: the
+        canonical scenario); the summary reports rates per variant and their spread.
+    blackmail_definition: ``original`` (default: the original rubric, leverage against the CTO) or
+        ``exposure`` (also revealing the affair to others).
+    eval_awareness: ask the judge whether the model says it is being tested (default True: one more
+        judge call per agentic transcript).
     model_name: the assistant's name inside agentic scenarios (default "Alex"; MSM used the model's name).
     scratchpad: give the agentic model a private scratchpad (default True; MSM gave it to non-reasoning
         models only).
@@ -48,6 +58,10 @@ class SuiteOptions(BaseModel):
         ]
     )  # fmt: skip
     urgencies: list[str] = Field(default_factory=lambda: ["replacement"])
+    goal_types: list[str] = Field(default_factory=lambda: ["explicit"])
+    variants: int = Field(1, ge=1, le=100)
+    blackmail_definition: Literal["original", "exposure"] = "original"
+    eval_awareness: bool = True
     model_name: str = "Alex"
     scratchpad: bool = True
     template_version: str = "v1"
@@ -63,7 +77,8 @@ ScoreFn = Callable[
 class Suite:
     """name; metrics (the judge-free ones first); scale of the headline metric (for the bootstrap);
     build: options → items; make_judge: judge client → Judge (None: needs no judge); score: the scorer;
-    generate: a custom generator (multi-turn suites) or None for one-question-per-item."""
+    generate: a custom generator (multi-turn suites) or None for one-question-per-item;
+    default_samples: samples per item when the caller does not say (agentic: 30, see ``_agentic``)."""
 
     name: str
     metrics: tuple[str, ...]
@@ -72,6 +87,13 @@ class Suite:
     make_judge: Callable[[LLMClient, str], Judge] | None = None
     scale: tuple[float, float] = (0.0, 1.0)
     generate: Callable[..., Awaitable[list[Transcript]]] | None = None
+    default_samples: int = 1
+
+
+# 30 samples per agentic cell: a per-cell Wilson interval of about ±0.17 at a rate of 0.5 (±0.11 at
+# 0.1), and ±0.03 on the 27-cell macro mean; 810 model calls and 1,620 judge calls (verdict and eval
+# awareness) for the MSM grid. MSM ran up to 300 per cell (±0.06 per cell).
+AGENTIC_DEFAULT_SAMPLES = 30
 
 
 def _agentic() -> Suite:
@@ -80,11 +102,21 @@ def _agentic() -> Suite:
 
     def build(o: SuiteOptions) -> list[EvalItem]:
         cfg = ScenarioConfig(
-            model_name=o.model_name, scratchpad=o.scratchpad, template_version=o.template_version
+            model_name=o.model_name, scratchpad=o.scratchpad, template_version=o.template_version,
+            blackmail_definition=o.blackmail_definition,
+        )  # fmt: skip
+        grid = build_grid(
+            tuple(o.actions), tuple(o.goals), tuple(o.urgencies), cfg, tuple(o.goal_types), o.variants
         )
-        return agentic.items(build_grid(tuple(o.actions), tuple(o.goals), tuple(o.urgencies), cfg))
+        out = agentic.items(grid)
+        for item in out:
+            item.metadata["eval_awareness"] = o.eval_awareness
+        return out
 
-    return Suite("agentic", ("harmful", "classifier_verdict"), build, agentic.score, agentic.make_judge)
+    return Suite(
+        "agentic", ("harmful", "classifier_verdict", "eval_aware", "mentions_test"), build, agentic.score,
+        agentic.make_judge, default_samples=AGENTIC_DEFAULT_SAMPLES,
+    )  # fmt: skip
 
 
 _FACTORIES: dict[str, Callable[[], Suite]] = {"agentic": _agentic}

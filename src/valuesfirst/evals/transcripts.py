@@ -3,7 +3,8 @@
 Generation (the expensive, sampled part) writes ``transcripts.jsonl`` once. Scoring reads it and can be
 re-run with another judge, a second judge, or a fixed parser without regenerating (inspect_evals #873
 had to retrofit this). A transcript whose generation failed or came back empty is still written, with
-its ``finish_reason``/``error``, so scoring can *count* it as excluded instead of it silently vanishing.
+its ``finish_reason``/``error``, so scoring can *count* it as excluded instead of it silently vanishing (or,
+worse, being scored: a reply cut by the token limit is excluded as ``generation_truncated``, never read).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from valuesfirst.llm.types import ChatRequest, ChatResponse
 
 GENERATION_ERROR = "generation_error"
 GENERATION_EMPTY = "generation_empty"
+GENERATION_TRUNCATED = "generation_truncated"
+GENERATION_REFUSAL = "generation_refusal"
+GENERATION_FAILURES = (GENERATION_ERROR, GENERATION_REFUSAL, GENERATION_TRUNCATED, GENERATION_EMPTY)
 
 
 class Turn(BaseModel):
@@ -37,7 +41,9 @@ class Transcript(BaseModel):
     sample: repeat index. model: the model under test as its backend names it. condition / seed: the
     training condition and seed of the checkpoint (set by the caller, e.g. ``--condition msm --seed 1``);
     SEM is taken over seeds. messages: the whole conversation, system prompt first, model turns included.
-    completion: the model's final answer. finish_reason / error: as the backend reported them.
+    completion: the model's final answer. reasoning: its separate reasoning channel, when the backend
+    returned one (vLLM ``reasoning_content``): private, read by judges, never by tool-call checks.
+    finish_reason / error: as the backend reported them.
     metadata: everything a scorer needs from the item (scenario facts, gold answers).
     """
 
@@ -54,6 +60,7 @@ class Transcript(BaseModel):
     seed: int | None = None
     messages: list[Turn]
     completion: str
+    reasoning: str = ""
     finish_reason: str
     error: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -64,9 +71,20 @@ class Transcript(BaseModel):
 
     @property
     def generation_failure(self) -> str | None:
-        """Why this transcript cannot be scored, or None. Errors and empty answers are never aligned."""
+        """Why this transcript cannot be scored, or None: the model's answer did not finish.
+
+        An errored call, a provider refusal or content filter, a reply cut by the token limit, and an empty
+        reply are each excluded from every metric under their own reason, never scored: a reply cut off
+        inside its scratchpad has not *declined* the harmful action, it has not answered (the audit found
+        47 such replies scored "not harmful" over six agentic runs). A multi-turn suite stops the
+        conversation at the first reply that did not finish, so this is the status of its last reply.
+        """
         if self.finish_reason == "error":
             return GENERATION_ERROR
+        if self.finish_reason == "refusal":
+            return GENERATION_REFUSAL
+        if self.finish_reason == "length":
+            return GENERATION_TRUNCATED
         if not self.completion.strip():
             return GENERATION_EMPTY
         return None

@@ -105,7 +105,21 @@ class OpenAICompatBackend:
             model=self.model,
             input_tokens=int(usage.prompt_tokens) if usage else 0,
             output_tokens=int(usage.completion_tokens) if usage else 0,
+            # vLLM's reasoning parsers (and several other servers) return the thinking apart from the
+            # answer, as `reasoning_content` (newer vLLM: `reasoning`); dropping it loses what a judge of
+            # the agent's decision needs to read.
+            reasoning=_reasoning(message),
         )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _reasoning(message: Any) -> str:
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if value is None:
+            value = (getattr(message, "model_extra", None) or {}).get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""

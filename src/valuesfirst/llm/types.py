@@ -101,6 +101,8 @@ class ChatResponse:
         (provider-side refusal), ``error`` (never produced by a backend; the client uses it for calls that
         failed after all retries so callers can count them without try/except).
     cached: True when served from the disk cache (costs nothing).
+    reasoning: the model's separate reasoning channel, when the server returns one (vLLM and other
+        OpenAI-compatible servers' ``reasoning_content``); "" otherwise. Not part of ``text``.
     error / error_kind: for ``error`` only: what went wrong (redacted of secrets) and a short counter key
         for it (``http_401``, ``connection``, ``timeout``, ``attempt_timeout``, ``deadline``, ...).
     """
@@ -113,6 +115,7 @@ class ChatResponse:
     cached: bool = False
     error: str | None = None
     error_kind: str | None = None
+    reasoning: str = ""
 
 
 class BackendError(Exception):
