@@ -221,3 +221,15 @@ def test_separate_judge_backend_judges_and_changes_the_key(tmp_path: Path) -> No
     asyncio.run(go(tmp_path, False))  # same folder, no separate judge: a different key, so judged anew
     assert [c for c in gen.calls if c.stage == "aft.judge"]
     assert len(judge.calls) == n_judge
+
+
+def test_aft_judge_verdict_with_a_dotless_i_is_not_include() -> None:
+    import pytest
+
+    from valuesfirst.generate.aft_samples import parse_verdict
+    from valuesfirst.generate.parsing import ParseFailure
+
+    assert parse_verdict("<verdict>include</verdict><reasoning>ok</reasoning>")[0] == "INCLUDE"
+    assert parse_verdict("<verdict> Exclude </verdict>")[0] == "EXCLUDE"
+    with pytest.raises(ParseFailure):
+        parse_verdict("<verdict>\u0131nclude</verdict>")  # dotless i: upper() would make it INCLUDE

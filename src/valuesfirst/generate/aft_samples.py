@@ -12,7 +12,7 @@ import re
 from valuesfirst.generate.aft_queries import AftContext, word_pattern
 from valuesfirst.generate.levels import LevelStats, Row, Runner
 from valuesfirst.generate.msm_outline import params
-from valuesfirst.generate.parsing import ParseFailure, extract_block, stable_id
+from valuesfirst.generate.parsing import ParseFailure, ascii_word, extract_block, stable_id
 from valuesfirst.llm.types import ChatRequest
 from valuesfirst.spec import Spec
 
@@ -89,11 +89,13 @@ async def responses(ctx: AftContext, runner: Runner, chosen: list[Row], round_: 
 def parse_verdict(text: str) -> tuple[str, str]:
     """(verdict, reasoning); ParseFailure ``unparseable_verdict`` unless exactly one clean verdict."""
     try:
-        verdict = extract_block(text, "verdict").upper()
+        raw = extract_block(text, "verdict")
     except ParseFailure:
         raise ParseFailure("unparseable_verdict") from None
-    if verdict not in ("INCLUDE", "EXCLUDE"):
-        raise ParseFailure("unparseable_verdict", verdict[:40])
+    word = ascii_word(raw)  # never str.upper on arbitrary text: "ınclude".upper() == "INCLUDE"
+    if word not in ("include", "exclude"):
+        raise ParseFailure("unparseable_verdict", raw[:40])
+    verdict = word.upper()
     try:
         reasoning = extract_block(text, "reasoning")
     except ParseFailure:
