@@ -130,7 +130,8 @@ def test_eval_suites_with_model_named(tmp_path: Path) -> None:
     assert len(rows) == 24 and all(len(r["detail"]["logp"]) == 2 for r in rows)
     grid = ["--action", "exfiltration", "--goal", "none", "--urgency", "replacement"]
     agentic = invoke(
-        ["eval", "agentic", "--model", NAME, *grid, "--max-tokens", "24", "--out", str(tmp_path / "agentic")]
+        ["eval", "agentic", "--model", NAME, *grid, "--samples", "1", "--max-tokens", "24",
+         "--out", str(tmp_path / "agentic")]  # fmt: skip
     )
     assert agentic.exit_code == 0, agentic.output
     summary = json.loads((tmp_path / "agentic" / "summary.json").read_text())
