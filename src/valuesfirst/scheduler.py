@@ -8,8 +8,10 @@ OpenMP pool is running can deadlock). ``workers=1`` runs everything in-process, 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import gc
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -64,6 +66,24 @@ def _worker_init(parent_pid: int) -> None:
     import transformers  # noqa: PLC0415 - only workers need it here
 
     transformers.utils.logging.disable_progress_bar()  # one bar per model load would flood the display
+
+
+def _release_memory() -> None:
+    """Return freed heap to the OS after a stage. A worker runs many stages in turn; torch's freed
+    activations and logits (tens of MB each) stay in glibc's heap, so without a trim a worker's resident
+    size grew stage by stage (5.4 GB after its first SmolLM2 LoRA stage, 9.3 GB after its fourth)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
+            ctypes.CDLL(None).malloc_trim(0)
+
+
+def _run_in_worker(fn: Callable[..., dict], kwargs: dict) -> dict:
+    """A job in a worker process: its function, then the memory it freed handed back."""
+    try:
+        return fn(**kwargs)
+    finally:
+        _release_memory()
 
 
 class _QueueProgress:
@@ -122,7 +142,8 @@ def run_jobs(jobs: list[Job], workers: int, events: Events | None = None) -> dic
         try:
             while pending or running:
                 for job in [j for j in pending.values() if all(d in results for d in j.deps)]:
-                    fut = pool.submit(job.fn, **job.make_kwargs(results), progress=_QueueProgress(q, job.id))
+                    kwargs = job.make_kwargs(results) | {"progress": _QueueProgress(q, job.id)}
+                    fut = pool.submit(_run_in_worker, job.fn, kwargs)
                     running[fut] = job
                     del pending[job.id]
                     ev.on_start(job)
