@@ -51,7 +51,6 @@ def _run_experiment(
 ) -> dict | None:
     from valuesfirst.experiment.config import load_experiment, parse_overrides
     from valuesfirst.experiment.preflight import preflight
-    from valuesfirst.experiment.runner import Runner
 
     try:
         exp = load_experiment(
@@ -78,7 +77,9 @@ def _run_experiment(
     if preview:
         _print_preview(exp)
         return None
+    # The runner pulls in torch (seconds): imported only once the input is known good.
     from valuesfirst.experiment.data_stages import GenerationIncomplete
+    from valuesfirst.experiment.runner import Runner
 
     try:
         results = Runner(exp, run_dir, console).run()

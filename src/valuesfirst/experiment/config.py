@@ -21,7 +21,7 @@ from valuesfirst.errors import InputError, Problem
 from valuesfirst.evals.claims import Claim
 from valuesfirst.experiment.evals import EvalConfig, ForcedChoiceEval, SuiteEval
 from valuesfirst.experiment.sources import DataConfig, GenerateCommon, JsonlMsm
-from valuesfirst.train.pretrain import PretrainConfig
+from valuesfirst.train.pretrain_config import PretrainConfig
 from valuesfirst.train.recipe import Recipe
 from valuesfirst.train.train_config import ModelSource
 from valuesfirst.world.config import WorldConfig
