@@ -30,7 +30,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from valuesfirst.artifacts import verify_stage
-from valuesfirst.cli import app, demo_config_path
+from valuesfirst.cli import app
+from valuesfirst.commands.experiment import demo_config_path
 from valuesfirst.experiment.config import ExperimentConfig, load_experiment
 
 ENV = {"COLUMNS": "200"}

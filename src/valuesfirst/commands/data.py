@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from valuesfirst.commands import fail as _fail
+from valuesfirst.commands.ui import console, err_console, fail
 from valuesfirst.errors import InputError
 from valuesfirst.jsonl import iter_jsonl_numbered, sha256_file, write_json, write_jsonl
 from valuesfirst.provenance import package_version, provenance, redact
@@ -27,8 +26,6 @@ from valuesfirst.textfields import CORPUS_FIELDS, parse_roles, read_texts, resol
 data_app = typer.Typer(
     no_args_is_help=True, help="Data-quality passes: dedup, superficial patterns, leakage."
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
@@ -86,8 +83,7 @@ def dedup(
     try:
         rows, lines, texts, _ = read_texts(infile, field, parse_roles(roles))
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     start = time.perf_counter()
     model = make_embedder(embedder)
     result = near_duplicates(texts, threshold=threshold, embedder=model)
@@ -154,8 +150,7 @@ def patterns(
             infile, field, parse_roles(roles), preference=("messages", "text"), labels=True
         )
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     shown = {
         "input": str(infile),
         "judge": judge,
@@ -248,8 +243,7 @@ def leakage(
         start = time.perf_counter()
         index = NgramIndex.build(_corpus_texts(corpus, corpus_field), n=n)
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     report = check_leakage(texts, index, min_shared=min_shared)
     summary = {
         **report.summary(),

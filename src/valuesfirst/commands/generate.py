@@ -60,14 +60,14 @@ DeadlineOpt = Annotated[
 @contextmanager
 def _exits() -> Iterator[None]:
     """Bad input: exit 2 with the problems. A level past its failure threshold: exit 1 with its summary."""
-    from valuesfirst.commands import fail as _fail
+    from valuesfirst.commands.ui import fail
     from valuesfirst.errors import InputError
     from valuesfirst.generate.levels import StageFailed
 
     try:
         yield
     except InputError as exc:
-        _fail(exc)
+        fail(exc)
     except StageFailed as exc:
         from valuesfirst.provenance import redact_text
 
@@ -134,12 +134,11 @@ def _backend(uri: str, base_url: str | None, key_env: str | None, trust_remote_c
 
 
 def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.syntax import Syntax
 
+    from valuesfirst.commands.ui import console
     from valuesfirst.provenance import redact, redact_text
 
-    console = Console(soft_wrap=True)
     console.rule(f"[bold]{title}")
     for key, value in extra.items():
         console.print(f"{key}: {redact_text(str(value))}", highlight=False)
