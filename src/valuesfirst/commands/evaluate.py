@@ -97,8 +97,15 @@ def eval_cmd(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option(help="run folder (transcripts.jsonl, scores.jsonl, summary.json)")
-    ] = Path("runs/eval"),
+        Path | None,
+        typer.Option(
+            help="run folder (transcripts.jsonl, scores.jsonl, summary.json; default "
+            "runs/eval/SUITE[-CONDITION][-sSEED]); refused when it holds another eval's results"
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace another eval's results in --out instead of refusing")
+    ] = False,
     judge: Annotated[str | None, typer.Option(help="judge backend URI (temperature pinned to 0)")] = None,
     judge2: Annotated[
         str | None, typer.Option(help="second judge; agreement reported as Cohen's kappa")
@@ -178,8 +185,13 @@ def eval_cmd(
     ] = True,
 ) -> None:
     """Run an eval suite: transcripts first (OUT/transcripts.jsonl), scores second."""
+    from valuesfirst.commands.eval_out import claim_out
     from valuesfirst.provenance import redact
 
+    if model is None and not rescore:  # before anything is printed or imported
+        fail("--model is required (or pass --rescore to score an existing run)")
+    if out is None:
+        out = default_out(suite, condition, seed)
     _LIMITS.clear()
     if attempt_timeout is not None:
         _LIMITS["timeout_s"] = attempt_timeout
@@ -204,6 +216,11 @@ def eval_cmd(
             fc = ForcedChoiceConfig.model_validate(
                 {"normalize": normalize, "batch_size": batch_size, "prefix_cache": prefix_cache}
             )
+            settings = {
+                "suite": suite, "model": model, "items": items, "condition": condition, "seed": seed,
+                **fc.model_dump(),
+            }  # fmt: skip
+            _note(claim_out(out, settings, overwrite=overwrite))
             run_logprob_suite(suite, model, out, items, condition, seed, console, fc)
         except ValidationError as e:
             fail(f"--normalize/--batch-size: {e.errors()[0]['msg']}")
@@ -245,7 +262,9 @@ def eval_cmd(
     }  # fmt: skip
     console.rule(f"[bold]eval {suite}")
     shown = redact(json.loads(json.dumps(run_info, default=str)))  # no credentials in the banner
-    console.print(Syntax(json.dumps(shown, indent=1), "json", word_wrap=True))
+    for line in run_summary(shown):
+        console.print(f"  {line}", markup=False, highlight=False)
+    console.print(f"  (full settings: {out / 'eval.json'})", highlight=False)
     if s.make_judge is not None and judge is None:
         err_console.print(f"[yellow]no --judge: judge-scored metrics of {suite!r} are not computed[/]")
     try:
@@ -253,14 +272,14 @@ def eval_cmd(
         judge2_c = (
             _client(judge2, judge_base_url, concurrency, cache_dir, jc2.deadline_s) if judge2 else None
         )
-        if not rescore and model is None:
-            fail("--model is required (or pass --rescore to score an existing run)")
         model_c = None if rescore else _client(str(model), base_url, concurrency, cache_dir)
         attacker_c = (
             _client(attacker, judge_base_url, concurrency, cache_dir)
             if attacker and not rescore
             else None
         )
+        if not rescore:  # a rescore writes its scores into the folder it reads: that is its point
+            _note(claim_out(out, {k: v for k, v in shown.items() if k != "rescore"}, overwrite=overwrite))
 
         async def run() -> dict[str, Any]:
             # One event loop for generation and scoring: the HTTP clients live and close in it.
@@ -282,6 +301,31 @@ def eval_cmd(
         fail(e)
     _print_summary(summary)
     console.print(f"written: {out / 'transcripts.jsonl'}, {out / 'scores.jsonl'}, {out / 'summary.json'}")
+
+
+def default_out(suite: str, condition: str | None, seed: int | None) -> Path:
+    """runs/eval/SUITE[-CONDITION][-sSEED]: two evals of different checkpoints never share a folder."""
+    name = suite + (f"-{condition}" if condition else "") + (f"-s{seed}" if seed is not None else "")
+    return Path("runs") / "eval" / name
+
+
+def run_summary(settings: dict[str, Any]) -> list[str]:
+    """The eval's settings in a few lines: the set ones only, nested sections flattened to k=v."""
+    lines = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            parts = [f"{k}={v}" for k, v in value.items() if v not in (None, [], {})]
+            if parts:
+                lines.append(f"{key}: {', '.join(parts)}")
+        elif value not in (None, False):
+            lines.append(f"{key}: {value}")
+    return lines
+
+
+def _note(note: str | None) -> None:
+    if note is not None:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
 
 def eval_compare(
     scores: Annotated[list[Path], typer.Argument(help="scores.jsonl files (any number of checkpoints)")],
