@@ -14,7 +14,15 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from valuesfirst import __version__  # noqa: E402
-from valuesfirst.commands import data, evaluate, experiment, generate, spec, train  # noqa: E402
+from valuesfirst.commands import (  # noqa: E402
+    data,
+    eval_compare,
+    evaluate,
+    experiment,
+    generate,
+    spec,
+    train,
+)
 from valuesfirst.commands.ui import console  # noqa: E402
 
 app = typer.Typer(
@@ -45,7 +53,7 @@ def _main(
 
 
 # The order of the help listing: the experiment first, then the one-stage commands.
-for _module in (experiment, spec, generate, data, train, evaluate):
+for _module in (experiment, spec, generate, data, train, evaluate, eval_compare):
     _module.register(app)
 
 if __name__ == "__main__":

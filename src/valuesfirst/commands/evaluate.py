@@ -1,8 +1,8 @@
 """``valuesfirst eval SUITE --model URI [--judge URI]``: generate transcripts, then score them.
 
 ``--rescore`` scores an existing run folder again (another judge, a second judge) without calling the
-model under test. ``valuesfirst eval-compare`` pools score files of several checkpoints (labelled with
-``--condition``/``--seed``) and reports SEM over seeds and the paired bootstrap between two conditions.
+model under test. ``valuesfirst eval-compare`` (eval_compare.py) pools score files of several checkpoints
+(labelled with ``--condition``/``--seed``) and compares two conditions.
 Log-probability suites (``values`` on a local model, ``capability``) read ``--model`` as a local model
 folder and need no judge.
 """
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 
 from valuesfirst.commands.ui import console, err_console, fail
@@ -327,36 +326,6 @@ def _note(note: str | None) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
-def eval_compare(
-    scores: Annotated[list[Path], typer.Argument(help="scores.jsonl files (any number of checkpoints)")],
-    metric: Annotated[str, typer.Option(help="metric to compare")],
-    a: Annotated[str, typer.Option(help="condition A")],
-    b: Annotated[str, typer.Option(help="condition B")],
-    scale_low: Annotated[float, typer.Option(help="metric minimum (1 for 1–10 rubrics)")] = 0.0,
-    scale_high: Annotated[float, typer.Option(help="metric maximum (10 for 1–10 rubrics)")] = 1.0,
-) -> None:
-    """Pool score files; per-condition rates with SEM over seeds; paired bootstrap of A − B."""
-    from valuesfirst.evals.pooling import pooled_score_rows
-    from valuesfirst.evals.scoring import compare_conditions, summarize
-
-    try:
-        rows = pooled_score_rows(scores)
-        result = {
-            "summary": {
-                c: {k: v for k, v in s.items() if k != "cells"}
-                for c, s in summarize(rows, metric).items()
-            },
-            "comparison": compare_conditions(rows, metric, a, b, scale=(scale_low, scale_high)),
-        }
-    except InputError as e:
-        fail(e)
-    except ValueError as e:
-        fail(e)
-    console.print(Syntax(json.dumps(result, indent=1), "json", word_wrap=True))
-    boot = result["comparison"].get("bootstrap") or {}
-    if boot and boot["p_two_sided"] <= boot["p_min"]:
-        err_console.print(f"p <= {boot['p_min']:.4f}: below the resolution of the bootstrap's draws")
-
 def eval_reasons(
     run_dir: Annotated[Path, typer.Argument(help="a run folder with transcripts.jsonl (agentic)")],
     judge: Annotated[str, typer.Option(help="judge backend URI (temperature pinned to 0)")],
@@ -485,9 +454,8 @@ def eval_data(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``eval``, ``eval-compare``, ``eval-reasons``, ``eval-judge-check`` and ``eval-data``."""
+    """Add ``eval``, ``eval-reasons``, ``eval-judge-check`` and ``eval-data``."""
     app.command("eval")(eval_cmd)
-    app.command("eval-compare")(eval_compare)
     app.command("eval-reasons")(eval_reasons)
     app.command("eval-judge-check")(eval_judge_check)
     app.command("eval-data")(eval_data)
