@@ -50,10 +50,15 @@ def typo_configs(tmp_path: Path) -> Path:
         "model:\n  path: m\ndata:\n  msm: [msm.jsonl]\n  aft: [aft.jsonl]\nrecipee:\n  lr: 1.0e-3\n",
         encoding="utf-8",
     )
+    (tmp_path / "ok_train.yaml").write_text(
+        "model:\n  path: m\ndata:\n  msm: [msm.jsonl]\n  aft: [aft.jsonl]\n", encoding="utf-8"
+    )
     demo = (SRC / "valuesfirst" / "configs" / "demo.yaml").read_text(encoding="utf-8")
     typo = demo.replace("\nname: embedded-cheese\n", "\nnmae: embedded-cheese\n")
     assert typo != demo, "demo.yaml changed: this fixture needs its `name:` line"
     (tmp_path / "typo_exp.yaml").write_text(typo, encoding="utf-8")
+    # Away from its specs (relative paths): fine for `--set` errors, which loading finds before preflight.
+    (tmp_path / "demo.yaml").write_text(demo, encoding="utf-8")
     (tmp_path / "scores.jsonl").write_text(
         json.dumps(
             {"id": "i1", "unit": "u1", "cell": "c", "condition": "base", "seed": 0, "excluded": None,
@@ -70,6 +75,14 @@ CASES = {
     "run --preview unknown field": (["run", "--preview", "typo_exp.yaml"], ["typo_exp.yaml:6:", "`nmae`"]),
     "train missing file": (["train", "nope.yaml"], ["nope.yaml", "file not found"]),
     "train unknown field": (["train", "typo_train.yaml"], ["typo_train.yaml:6:", "did you mean `recipe`"]),
+    "train --set unknown field": (
+        ["train", "ok_train.yaml", "--set", "recipe.lrr=1e-4"], ["--set recipe.lrr", "Extra inputs"]
+    ),
+    "train --set bad value": (["train", "ok_train.yaml", "--set", "recipe.lr=-1"], ["--set recipe.lr"]),
+    "train --set not KEY=VALUE": (["train", "ok_train.yaml", "--set", "recipe.lr"], ["is not KEY=VALUE"]),
+    "run --dry-run --set unknown field": (
+        ["run", "--dry-run", "demo.yaml", "--set", "stages.msm.stepz=3"], ["--set stages.msm.stepz"]
+    ),
     "eval without --model": (["eval", "agentic"], ["--model is required"]),
     "eval unknown suite": (["eval", "nonsense", "--model", "vllm:m"], ["unknown suite 'nonsense'"]),
     "eval-compare unknown metric": (

@@ -31,8 +31,9 @@ def _run_experiment(
     overrides: list[str] | None = None,
     variants: list[str] | None = None,
 ) -> dict | None:
-    from valuesfirst.experiment.config import load_experiment, parse_overrides
+    from valuesfirst.experiment.config import load_experiment
     from valuesfirst.experiment.preflight import preflight
+    from valuesfirst.overrides import parse_overrides
 
     try:
         exp = load_experiment(
@@ -151,7 +152,12 @@ def run(
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<name>)")] = None,
     quick: Annotated[bool, typer.Option(help="apply the config's `quick:` overrides")] = False,
     preview: Annotated[
-        bool, typer.Option(help="project the generation cost and the grid; run nothing, call nothing")
+        bool,
+        typer.Option(
+            "--preview",
+            "--dry-run",
+            help="check every input, project the generation cost and the grid; run nothing, call nothing",
+        ),
     ] = False,
     set_: Annotated[
         list[str] | None,

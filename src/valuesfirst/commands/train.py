@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from valuesfirst.commands.ui import console, fail
 from valuesfirst.errors import InputError
+
+if TYPE_CHECKING:
+    from valuesfirst.train.train_config import TrainConfig
 
 
 def _is_main_process() -> bool:
@@ -24,21 +27,22 @@ def train(
         bool | None, typer.Option("--resume/--no-resume", help="resume from the last checkpoint")
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="cap on steps per stage")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a config field, e.g. --set recipe.lr=2e-4 (repeatable)"),
+    ] = None,
 ) -> None:
     """Train the stages of an ordering (values-first MSM→AFT by default) with the paper's recipe.
 
     The same command runs under `accelerate launch` (configs/accelerate/*.yaml) or
     `torchrun --nproc_per_node N -m valuesfirst.cli train CONFIG`.
     """
-    import json
-
-    from rich.syntax import Syntax
-
+    from valuesfirst.overrides import apply_overrides, parse_overrides
     from valuesfirst.train.train_config import TrainConfig
     from valuesfirst.yamlio import load_model
 
     try:
-        cfg = load_model(config, TrainConfig)
+        cfg = apply_overrides(load_model(config, TrainConfig), parse_overrides(set_ or []))
     except InputError as e:
         fail(e)
     update: dict[str, object] = {}
@@ -52,9 +56,9 @@ def train(
     main = _is_main_process()
     if main:
         console.rule(f"[bold]valuesfirst train: {cfg.ordering} ({' → '.join(cfg.stages)})")
-        console.print("resolved config:")
-        text = json.dumps(cfg.model_dump(mode="json"), indent=1)
-        console.print(Syntax(text, "json", word_wrap=True))
+        for line in train_summary(cfg):
+            console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  (full resolved config: {cfg.output_dir / 'train_config.json'})", highlight=False)
     from valuesfirst.train.run import run_training  # torch: only once the config is known good
 
     def log(line: str) -> None:
@@ -68,6 +72,23 @@ def train(
     if main:
         for stage_dir, summary in zip(result["stages"], result["summaries"], strict=True):
             console.print(f"{stage_dir}: {summary}")
+
+
+def train_summary(cfg: TrainConfig) -> list[str]:
+    """The resolved config in a few lines; run_training writes all of it to OUTPUT_DIR/train_config.json."""
+    d = cfg.data
+    data = [f"{k} {len(getattr(d, k))} file(s)" for k in ("msm", "aft", "it") if getattr(d, k)]
+    if d.it_fraction:
+        data.append(f"it_fraction {d.it_fraction}")
+    if d.cot == "strip":
+        data.append("CoT stripped")
+    resumes = " (resumes from its last checkpoint)" if cfg.resume else ""
+    return [
+        f"model: {cfg.model.path}",
+        f"data: {', '.join(data)}",
+        f"stages: {' → '.join(cfg.stages)}; recipe: {cfg.recipe.summary()}",
+        f"seed {cfg.seed}; output: {cfg.output_dir}{resumes}",
+    ]
 
 
 def register(app: typer.Typer) -> None:
