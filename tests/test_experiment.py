@@ -275,6 +275,10 @@ def test_stage_folders_match_results_and_are_deduplicated(
     chains = [s["label"] for s in res["stages"] if s["kind"] in ("msm", "aft")]
     assert sum(1 for c in quick_cfg.conditions if c.steps and c.steps[0] == "msm:A") == 2  # shared prefix
     assert len([c for c in chains if c.startswith("msm:A seed=")]) == len(quick_cfg.seeds)
+    # Each logged stage names its folder, relative to the run, for the report's stage index.
+    assert [s["folder"] for s in res["stages"]] == [f"stages/{name}" for name in logged]
+    md = (run_dir / "report.md").read_text()
+    assert "## Where each condition's stages are" in md and f"({res['stages'][0]['folder']})" in md
 
 
 def test_every_stage_manifest_is_complete_with_provenance(

@@ -139,9 +139,9 @@ def _print_results(results: dict, run_dir: Path) -> None:
     console.print(table)
     for claim in results["claims"]:
         mark = {
-            True: "[green]✔ holds[/]",
-            False: "[red]✘ does not hold[/]",
-            None: "[yellow]– not testable[/]",
+            True: "[green]HOLDS[/]",
+            False: "[red]DOES NOT HOLD[/]",
+            None: "[yellow]NOT TESTABLE[/]",
         }
         console.print(f"{mark[claim['holds']]}  {claim['title']}\n    {claim['reason']}")
     console.print(f"report: {run_dir / 'report.html'}  ({results['duration_s']:.0f} s)")
