@@ -20,6 +20,7 @@ from valuesfirst.commands import (  # noqa: E402
     evaluate,
     experiment,
     generate,
+    init,
     spec,
     train,
 )
@@ -53,7 +54,7 @@ def _main(
 
 
 # The order of the help listing: the experiment first, then the one-stage commands.
-for _module in (experiment, spec, generate, data, train, evaluate, eval_compare):
+for _module in (experiment, init, spec, generate, data, train, evaluate, eval_compare):
     _module.register(app)
 
 if __name__ == "__main__":
