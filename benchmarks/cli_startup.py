@@ -37,7 +37,14 @@ COMMANDS = {
     "train nope.yaml (missing file)": ["train", "nope.yaml"],
     "eval agentic (no --model)": ["eval", "agentic"],
     "eval-compare --metric nope": [
-        "eval-compare", "scores.jsonl", "--metric", "nope", "--a", "base", "--b", "x"
+        "eval-compare",
+        "scores.jsonl",
+        "--metric",
+        "nope",
+        "--a",
+        "base",
+        "--b",
+        "x",
     ],  # fmt: skip
 }
 

@@ -76,12 +76,14 @@ CASES = {
     "train missing file": (["train", "nope.yaml"], ["nope.yaml", "file not found"]),
     "train unknown field": (["train", "typo_train.yaml"], ["typo_train.yaml:6:", "did you mean `recipe`"]),
     "train --set unknown field": (
-        ["train", "ok_train.yaml", "--set", "recipe.lrr=1e-4"], ["--set recipe.lrr", "Extra inputs"]
+        ["train", "ok_train.yaml", "--set", "recipe.lrr=1e-4"],
+        ["--set recipe.lrr", "Extra inputs"],
     ),
     "train --set bad value": (["train", "ok_train.yaml", "--set", "recipe.lr=-1"], ["--set recipe.lr"]),
     "train --set not KEY=VALUE": (["train", "ok_train.yaml", "--set", "recipe.lr"], ["is not KEY=VALUE"]),
     "run --dry-run --set unknown field": (
-        ["run", "--dry-run", "demo.yaml", "--set", "stages.msm.stepz=3"], ["--set stages.msm.stepz"]
+        ["run", "--dry-run", "demo.yaml", "--set", "stages.msm.stepz=3"],
+        ["--set stages.msm.stepz"],
     ),
     "eval without --model": (["eval", "agentic"], ["--model is required"]),
     "eval unknown suite": (["eval", "nonsense", "--model", "vllm:m"], ["unknown suite 'nonsense'"]),

@@ -83,6 +83,7 @@ def test_cli_refuses_before_any_call(tmp_path: Path) -> None:
 def test_default_out_and_summary() -> None:
     assert default_out("agentic", None, None) == Path("runs/eval/agentic")
     assert default_out("values", "msm_aft", 0) == Path("runs/eval/values-msm_aft-s0")
-    lines = run_summary({"suite": "agentic", "judge": None, "rescore": False, "generation": {"samples": 2,
-                                                                                          "x": None}})
+    lines = run_summary(
+        {"suite": "agentic", "judge": None, "rescore": False, "generation": {"samples": 2, "x": None}}
+    )
     assert lines == ["suite: agentic", "generation: samples=2"]

@@ -101,7 +101,7 @@ def render_html(results: Mapping[str, Any], chart_png_path: Path | str) -> str:
             holds = c["holds"]
             items.append(
                 f'<li><span class="{css[holds]}"><span class="verdict">{_VERDICT_WORD[holds]}</span> '
-                f'<strong>{_e(c.get("title", c["id"]))}</strong></span> (<code>{_e(c["id"])}</code>)'
+                f"<strong>{_e(c.get('title', c['id']))}</strong></span> (<code>{_e(c['id'])}</code>)"
                 f'<span class="reason">{_e(c.get("reason", ""))}</span></li>'
             )
         parts.append('<ul class="claims">' + "".join(items) + "</ul>")
