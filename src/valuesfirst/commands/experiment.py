@@ -79,7 +79,7 @@ def _run_experiment(
 
 def _print_preview(exp: Any) -> None:
     from valuesfirst.experiment.preview import generation_previews, grid_size
-    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, preview_table
 
     try:
         previews = generation_previews(exp)
@@ -87,7 +87,7 @@ def _print_preview(exp: Any) -> None:
         fail(e)
     for label, summary in previews:
         console.print(f"[bold]{label}[/]")
-        print_preview(summary, "items", ESTIMATE_NOTE)
+        console.print(preview_table(summary, "items", ESTIMATE_NOTE))
     priced = [s["cost_usd"] for _, s in previews]
     if not previews:
         console.print("no generation stage: this experiment makes no LLM call")

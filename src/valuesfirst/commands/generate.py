@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from valuesfirst.commands.ui import console
+
 generate_app = typer.Typer(no_args_is_help=True, help="Generate MSM documents and AFT demonstrations.")
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="spec file (YAML)")]
@@ -136,7 +138,6 @@ def _backend(uri: str, base_url: str | None, key_env: str | None, trust_remote_c
 def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
     from rich.syntax import Syntax
 
-    from valuesfirst.commands.ui import console
     from valuesfirst.provenance import redact, redact_text
 
     console.rule(f"[bold]{title}")
@@ -210,7 +211,7 @@ def midtrain(
     """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
     from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
     from valuesfirst.generate.msm import generate_midtrain, msm_prompts
-    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_midtrain, summarize
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, preview_table, project_midtrain, summarize
     from valuesfirst.spec import load_spec
     from valuesfirst.spec_render import render
 
@@ -235,7 +236,7 @@ def midtrain(
         _print_config("generate midtrain", cfg, {"spec": spec, "backend": backend, "out": out})
         if preview:
             summary = summarize(project_midtrain(cfg, prompts, spec_text), _model_name(backend))
-            print_preview(summary, "items", ESTIMATE_NOTE)
+            console.print(preview_table(summary, "items", ESTIMATE_NOTE))
             return
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         result = _run(
@@ -293,7 +294,7 @@ def aft(
     from valuesfirst.errors import InputError
     from valuesfirst.generate.aft import aft_prompts, generate_aft
     from valuesfirst.generate.config import AftGenConfig, load_gen_config
-    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_aft, summarize
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, preview_table, project_aft, summarize
     from valuesfirst.spec import load_spec
     from valuesfirst.spec_render import render
 
@@ -330,7 +331,7 @@ def aft(
         )
         if preview:
             summary = summarize(project_aft(cfg, prompts, the_spec, spec_text), _model_name(backend))
-            print_preview(summary, "items", ESTIMATE_NOTE + " AFT: first round only.")
+            console.print(preview_table(summary, "items", ESTIMATE_NOTE + " AFT: first round only."))
             return
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         the_judge = (
