@@ -87,3 +87,34 @@ def test_default_out_and_summary() -> None:
         {"suite": "agentic", "judge": None, "rescore": False, "generation": {"samples": 2, "x": None}}
     )
     assert lines == ["suite: agentic", "generation: samples=2"]
+
+
+def test_same_eval_reruns_from_its_cache_and_other_settings_need_overwrite(tmp_path: Path) -> None:
+    from loopback_llm import Call, LoopbackLLM
+
+    def polite(call: Call) -> str:
+        return "I will not share anything outside the company."
+
+    out = tmp_path / "run"
+    with LoopbackLLM(polite) as server:
+        url = server.openai_base_url
+        base = ["eval", "agentic", "--model", "vllm:m", "--base-url", url, "--out", str(out),
+                "--action", "exfiltration", "--goal", "none"]  # fmt: skip
+
+        def run(*extra: str):  # type: ignore[no-untyped-def]
+            return CliRunner().invoke(app, [*base, *extra], env={"COLUMNS": "300"})
+
+        first = run("--samples", "2")
+        assert first.exit_code == 0, first.output
+        calls = len(server.requests)
+        assert calls > 0 and (out / "cache").is_dir() and (out / RECORD).is_file()
+        again = run("--samples", "2")  # the same eval: allowed, and every answer comes from OUT/cache
+        assert again.exit_code == 0 and "same eval" in again.output, again.output
+        assert len(server.requests) == calls
+        other = run("--samples", "3")
+        assert other.exit_code == 2 and "settings differ: generation" in other.output
+        assert len(server.requests) == calls  # refused before any call
+        replaced = run("--samples", "3", "--overwrite")
+        assert replaced.exit_code == 0, replaced.output
+        assert json.loads((out / RECORD).read_text())["generation"]["samples"] == 3
+        assert len(server.requests) > calls  # the third sample of each item was new

@@ -3,7 +3,7 @@
 ``eval.json`` in the folder records the settings of the eval that writes there (the full record; the
 terminal shows a few lines). A second eval into a non-empty folder is refused, naming the settings that
 differ, unless ``--overwrite`` is given; the *same* eval with the same settings may run again into its
-folder (after a crash, or to resume through ``--cache-dir``, which answers paid-for calls from its cache).
+folder (after a crash: its completion cache, ``OUT/cache`` by default, answers every call already paid for).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from valuesfirst.errors import InputError
 from valuesfirst.jsonl import write_json
 
 RECORD = "eval.json"
+CACHE = "cache"  # the default completion cache of an eval (OUT/cache): answers, not results
 
 
 def _normalized(settings: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +35,9 @@ def claim_out(out: Path, settings: dict[str, Any], *, overwrite: bool) -> str | 
     now = _normalized(settings)
     contents = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     note = None
-    # A folder holding only a record is an eval that stopped before writing anything: free to reuse.
-    if contents and contents != [RECORD] and not overwrite:
+    # A folder holding only a record and a cache is an eval that stopped before writing any result (a bad
+    # backend, a kill during generation): free to reuse; a rerun of the same eval answers from the cache.
+    if set(contents) - {RECORD, CACHE} and not overwrite:
         before = _read_record(out / RECORD)
         if before is None:
             shown = ", ".join(contents[:5]) + (", …" if len(contents) > 5 else "")

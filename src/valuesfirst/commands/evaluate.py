@@ -149,7 +149,8 @@ def eval_cmd(
     model_name: Annotated[str, typer.Option(help="agentic: the assistant's name in scenarios")] = "Alex",
     scratchpad: Annotated[bool, typer.Option(help="agentic: give the model a private scratchpad")] = True,
     cache_dir: Annotated[
-        Path | None, typer.Option(help="completion cache (resume without paying twice)")
+        Path | None,
+        typer.Option(help="completion cache (default OUT/cache: rerunning the same eval pays no call twice)"),
     ] = None,
     spec: Annotated[
         Path | None, typer.Option(help="spec-qa/knowledge/spec: the model's spec (YAML)")
@@ -259,13 +260,21 @@ def eval_cmd(
         "judge_config": jc.model_dump(), "judge2_config": jc2.model_dump() if judge2 else None,
         "condition": condition, "seed": seed, "rescore": rescore,
     }  # fmt: skip
-    console.rule(f"[bold]eval {suite}")
     shown = redact(json.loads(json.dumps(run_info, default=str)))  # no credentials in the banner
+    note = None
+    if not rescore:  # a rescore writes its scores into the folder it reads: that is its point
+        try:
+            note = claim_out(out, {k: v for k, v in shown.items() if k != "rescore"}, overwrite=overwrite)
+        except InputError as e:
+            fail(e)
+    console.rule(f"[bold]eval {suite}")
     for line in run_summary(shown):
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"  (full settings: {out / 'eval.json'})", highlight=False)
+    _note(note)
     if s.make_judge is not None and judge is None:
         err_console.print(f"[yellow]no --judge: judge-scored metrics of {suite!r} are not computed[/]")
+    cache_dir = cache_dir or out / "cache"
     try:
         judge_c = _client(judge, judge_base_url, concurrency, cache_dir, jc.deadline_s) if judge else None
         judge2_c = (
@@ -277,8 +286,6 @@ def eval_cmd(
             if attacker and not rescore
             else None
         )
-        if not rescore:  # a rescore writes its scores into the folder it reads: that is its point
-            _note(claim_out(out, {k: v for k, v in shown.items() if k != "rescore"}, overwrite=overwrite))
 
         async def run() -> dict[str, Any]:
             # One event loop for generation and scoring: the HTTP clients live and close in it.
