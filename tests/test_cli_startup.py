@@ -85,6 +85,10 @@ CASES = {
         ["run", "--dry-run", "demo.yaml", "--set", "stages.msm.stepz=3"],
         ["--set stages.msm.stepz"],
     ),
+    "train missing model and data": (
+        ["train", "ok_train.yaml"],
+        ["model path does not exist: m", "msm.jsonl: field `data.msm`: file does not exist", "aft.jsonl"],
+    ),
     "eval without --model": (["eval", "agentic"], ["--model is required"]),
     "eval unknown suite": (["eval", "nonsense", "--model", "vllm:m"], ["unknown suite 'nonsense'"]),
     "eval-compare unknown metric": (
@@ -129,3 +133,21 @@ def test_cli_module_only_assembles() -> None:
         assert "valuesfirst.cli" not in text.replace("-m valuesfirst.cli", ""), f"{module.name} imports cli"
         if module.name != "ui.py":
             assert "Console(" not in text, f"{module.name} builds its own Console; use commands.ui"
+
+
+def test_train_dry_run_checks_inputs_without_torch(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "msm.jsonl").write_text(json.dumps({"text": "a document"}) + "\n", encoding="utf-8")
+    chat = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    (tmp_path / "aft.jsonl").write_text(json.dumps(chat) + "\n", encoding="utf-8")
+    config = "model:\n  path: model\ndata:\n  msm: [msm.jsonl]\n  aft: [aft.jsonl]\n"
+    (tmp_path / "t.yaml").write_text(config, encoding="utf-8")
+    code, stdout, stderr, heavy = run_cli(["train", "t.yaml", "--dry-run", "--set", "seed=3"], tmp_path)
+    assert code == 0, stderr
+    assert "seed 3" in stdout and "nothing trained" in stdout and heavy == []
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+    # A chat without an assistant turn is named by file and line, still without torch.
+    (tmp_path / "aft.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    code, _, stderr, heavy = run_cli(["train", "t.yaml", "--dry-run"], tmp_path)
+    assert code == 2 and "aft.jsonl:1: field `messages`" in stderr and "no assistant turn" in stderr
+    assert heavy == []

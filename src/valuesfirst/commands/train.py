@@ -31,6 +31,12 @@ def train(
         list[str] | None,
         typer.Option("--set", help="override a config field, e.g. --set recipe.lr=2e-4 (repeatable)"),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="check the config, the model reference and every data file; train nothing"
+        ),
+    ] = False,
 ) -> None:
     """Train the stages of an ordering (values-first MSM→AFT by default) with the paper's recipe.
 
@@ -53,13 +59,23 @@ def train(
     if max_steps is not None:
         update["recipe"] = cfg.recipe.model_copy(update={"max_steps": max_steps})
     cfg = cfg.model_copy(update=update)
+    try:
+        check_inputs(cfg)  # a missing file or a bad row in a second, before torch and before any output
+    except InputError as e:
+        fail(e)
     main = _is_main_process()
     if main:
         console.rule(f"[bold]valuesfirst train: {cfg.ordering} ({' → '.join(cfg.stages)})")
         for line in train_summary(cfg):
             console.print(f"  {line}", markup=False, highlight=False)
         console.print(f"  (full resolved config: {cfg.output_dir / 'train_config.json'})", highlight=False)
-    from valuesfirst.train.run import run_training  # torch: only once the config is known good
+    if dry_run:
+        if main:
+            console.print(
+                "dry run: the config, the model reference and the data files are valid; nothing trained"
+            )
+        return
+    from valuesfirst.train.run import run_training  # torch: only once the inputs are known good
 
     def log(line: str) -> None:
         if main:
@@ -72,6 +88,31 @@ def train(
     if main:
         for stage_dir, summary in zip(result["stages"], result["summaries"], strict=True):
             console.print(f"{stage_dir}: {summary}")
+
+
+def check_inputs(cfg: TrainConfig) -> None:
+    """The model reference and every data file, checked without torch; InputError with every problem.
+
+    run_training checks the same again as it reads the rows; this pass only moves the failure before the
+    seconds (tens, on a loaded machine) that importing torch and transformers costs.
+    """
+    from valuesfirst.models.refs import check_model_ref
+    from valuesfirst.train.data_check import read_checked
+
+    problems = []
+    try:
+        check_model_ref(cfg.model.path, field="model.path")
+    except InputError as e:
+        problems += e.problems
+    for source, field in (("msm", "text"), ("aft", "messages"), ("it", "messages")):
+        files = getattr(cfg.data, source)
+        if files:
+            try:
+                read_checked(files, (field,), f"data.{source}")
+            except InputError as e:
+                problems += e.problems
+    if problems:
+        raise InputError(problems)
 
 
 def train_summary(cfg: TrainConfig) -> list[str]:
