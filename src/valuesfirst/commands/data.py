@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from valuesfirst.commands.ui import console, err_console, fail
+from valuesfirst.commands.ui import console, fail
 from valuesfirst.errors import InputError
 from valuesfirst.jsonl import iter_jsonl_numbered, sha256_file, write_json, write_jsonl
 from valuesfirst.provenance import package_version, provenance, redact
@@ -78,8 +78,7 @@ def dedup(
     }
     _show_config("valuesfirst data dedup", config)
     if embedder not in EMBEDDERS or not -1.0 <= threshold <= 1.0:
-        err_console.print(f"--embedder must be one of {EMBEDDERS}; --threshold in [-1, 1]")
-        raise typer.Exit(2)
+        fail(f"--embedder must be one of {EMBEDDERS}; --threshold in [-1, 1]")
     try:
         rows, lines, texts, _ = read_texts(infile, field, parse_roles(roles))
     except InputError as e:
@@ -164,8 +163,7 @@ def patterns(
     }
     _show_config("valuesfirst data patterns", shown)
     if not texts:
-        err_console.print(f"{infile}: no samples")
-        raise typer.Exit(2)
+        fail(f"{infile}: no samples")
     console.print(
         f"at most {cfg.discovery_batches + cfg.max_patterns * min(cfg.count_samples, len(texts))} "
         f"judge calls for {len(texts)} samples"
@@ -236,8 +234,7 @@ def leakage(
     }
     _show_config("valuesfirst data leakage", config)
     if n < 1 or min_shared < 1:
-        err_console.print("--n and --min-shared must be >= 1")
-        raise typer.Exit(2)
+        fail("--n and --min-shared must be >= 1")
     try:
         rows, lines, texts, used = read_texts(eval_file, eval_field, parse_roles(eval_roles))
         start = time.perf_counter()

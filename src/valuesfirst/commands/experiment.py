@@ -42,8 +42,7 @@ def _run_experiment(
         known = [c.id for c in exp.config.claims]
         unknown = [c for c in require_claims or [] if c not in known]
         if unknown:  # checked before any work, not after a 15-minute run
-            err_console.print(f"[red]unknown claim id(s) {unknown}[/]; the config's claims: {known}")
-            raise typer.Exit(2)
+            fail(f"unknown claim id(s) {unknown}; the config's claims: {known}")
         notes = preflight(exp)  # every input error now, in seconds, not after pre-training
     except InputError as e:
         fail(e)

@@ -43,8 +43,7 @@ def render(
     from valuesfirst.spec_render import RENDERERS
 
     if variant not in RENDERERS:
-        err_console.print(f"unknown variant {variant!r}; known: {sorted(RENDERERS)}")
-        raise typer.Exit(2)
+        fail(f"unknown variant {variant!r}; known: {sorted(RENDERERS)}")
     try:
         spec = load_spec(file)
     except InputError as e:
