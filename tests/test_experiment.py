@@ -277,8 +277,14 @@ def test_stage_folders_match_results_and_are_deduplicated(
     assert len([c for c in chains if c.startswith("msm:A seed=")]) == len(quick_cfg.seeds)
     # Each logged stage names its folder, relative to the run, for the report's stage index.
     assert [s["folder"] for s in res["stages"]] == [f"stages/{name}" for name in logged]
+    # The report's stage index: the base model and each chain's stages by condition and seed; a stage
+    # shared by two conditions (msm:A seed=0) appears under both with the same folder.
+    folder = {s["label"]: s["folder"] for s in res["stages"]}
     md = (run_dir / "report.md").read_text()
-    assert "## Where each condition's stages are" in md and f"({res['stages'][0]['folder']})" in md
+    assert f"| base | — | base model | [{folder['pretrain']}]({folder['pretrain']}) |" in md
+    shared = folder["msm:A seed=0"]
+    assert md.count(f"| 0 | msm:A | [{shared}]({shared}) |") == 2  # MSM(A) only and MSM(A)→AFT
+    assert f"| MSM(A)→AFT | 1 | aft | [{folder['msm:A→aft seed=1']}](" in md
 
 
 def test_every_stage_manifest_is_complete_with_provenance(
