@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Sets up .venv with everything valuesfirst needs, offline-safe and idempotent.
-# torch is pinned and installed first: an unpinned torch would pull several GB of CUDA packages.
+# torch is pinned and installed first, as a CPU build: from PyPI, Linux torch is the CUDA build (several GB
+# of nvidia-* packages). scripts/torch_source.py asks pip (a dry run) what the configured indexes would give
+# and adds the PyTorch CPU index only when that is a CUDA build or nothing: a machine whose pip config
+# already serves a CPU wheel (offline mirrors, macOS) installs as before. VALUESFIRST_TORCH_INDEX=default
+# or =URL overrides the choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,7 +14,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/python -m pip install -q "torch==${TORCH_VERSION}"
+  TORCH_ARGS=$(.venv/bin/python scripts/torch_source.py "${TORCH_VERSION}")  # e.g. --index-url URL, or nothing
+  # shellcheck disable=SC2086  # word splitting wanted: the arguments, one per line, hold no spaces
+  .venv/bin/python -m pip install -q ${TORCH_ARGS} "torch==${TORCH_VERSION}"
+fi
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.version.cuda is not None)"; then
+  echo "warning: the installed torch is a CUDA build; valuesfirst needs only the CPU one" >&2
 fi
 .venv/bin/python -m pip install -q -e ".[dev]"
 # DeepSpeed (ZeRO-2/3 through accelerate) ships as an sdist whose setup.py imports torch: built without

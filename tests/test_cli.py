@@ -19,7 +19,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from valuesfirst.cli import app, demo_config_path
+from valuesfirst.cli import app
+from valuesfirst.commands.experiment import demo_config_path
 from valuesfirst.errors import InputError
 from valuesfirst.experiment.config import load_experiment
 

@@ -86,9 +86,13 @@ def test_agentic_cli_generate_score_rescore_compare(tmp_path: Path) -> None:
         env=ENV,
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    out, _ = json.JSONDecoder().raw_decode(res.output[res.output.index("{") :])  # a p-value note may follow
+    # Written next to the inputs (their shared folder), as JSON and Markdown; the terminal gets a table.
+    out = json.loads((tmp_path / "compare-harmful-base-vs-msm.json").read_text())
     assert out["comparison"]["bootstrap"]["mean"] == 1.0 and out["comparison"]["n_units"] == 1
     assert out["comparison"]["n_units_dropped"] == 1  # the errored cell has no scores in "base"
+    md = (tmp_path / "compare-harmful-base-vs-msm.md").read_text()
+    assert "| base |" in md and "base − msm = +1.000" in md and "macro:" in md  # the legend
+    assert "base − msm = +1.000" in res.output and '"comparison"' not in res.output  # no raw JSON
 
 
 def test_bad_inputs_exit_2(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from valuesfirst.cli import demo_config_path
+from valuesfirst.commands.experiment import demo_config_path
 from valuesfirst.errors import InputError
 from valuesfirst.evals.pipeline import generate_transcripts, score_transcripts
 from valuesfirst.evals.runner import GenerationConfig

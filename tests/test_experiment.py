@@ -30,7 +30,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from valuesfirst.artifacts import verify_stage
-from valuesfirst.cli import app, demo_config_path
+from valuesfirst.cli import app
+from valuesfirst.commands.experiment import demo_config_path
 from valuesfirst.experiment.config import ExperimentConfig, load_experiment
 
 ENV = {"COLUMNS": "200"}
@@ -274,6 +275,16 @@ def test_stage_folders_match_results_and_are_deduplicated(
     chains = [s["label"] for s in res["stages"] if s["kind"] in ("msm", "aft")]
     assert sum(1 for c in quick_cfg.conditions if c.steps and c.steps[0] == "msm:A") == 2  # shared prefix
     assert len([c for c in chains if c.startswith("msm:A seed=")]) == len(quick_cfg.seeds)
+    # Each logged stage names its folder, relative to the run, for the report's stage index.
+    assert [s["folder"] for s in res["stages"]] == [f"stages/{name}" for name in logged]
+    # The report's stage index: the base model and each chain's stages by condition and seed; a stage
+    # shared by two conditions (msm:A seed=0) appears under both with the same folder.
+    folder = {s["label"]: s["folder"] for s in res["stages"]}
+    md = (run_dir / "report.md").read_text()
+    assert f"| base | — | base model | [{folder['pretrain']}]({folder['pretrain']}) |" in md
+    shared = folder["msm:A seed=0"]
+    assert md.count(f"| 0 | msm:A | [{shared}]({shared}) |") == 2  # MSM(A) only and MSM(A)→AFT
+    assert f"| MSM(A)→AFT | 1 | aft | [{folder['msm:A→aft seed=1']}](" in md
 
 
 def test_every_stage_manifest_is_complete_with_provenance(

@@ -111,7 +111,8 @@ def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:
     assert "<style>" in page
     # Same content as the Markdown: claims with verdicts, conditions, gates, stages, provenance, config.
     assert "Spec A beats spec B after the same AFT" in page
-    assert "✅" in page and "❌" in page
+    assert '<span class="verdict">holds</span>' in page
+    assert '<span class="verdict">does not hold</span>' in page
     assert "MSM (spec A) → AFT" in page
     assert "agree_rate" in page and "knowledge_acc" in page
     assert "fact_probe" in page and "reused" in page and "2.4.1" in page
@@ -126,10 +127,10 @@ def test_markdown_has_claims_then_table(tmp_path: Path) -> None:
     assert "<script>" not in md
     assert md.index("## Claims") < md.index("## Conditions")
     claim_lines = [ln for ln in md.splitlines() if ln.startswith("- ")]
-    first = "- ✅ **Spec A beats spec B after the same AFT** (`spec_decides`, holds)"
+    first = "- HOLDS: **Spec A beats spec B after the same AFT** (`spec_decides`): "
     assert claim_lines[0].startswith(first)
     assert "msm_a_aft − msm_b_aft = +" in claim_lines[0]
-    assert claim_lines[1].startswith("- ❌ **B above A (should fail)**")
+    assert claim_lines[1].startswith("- DOES NOT HOLD: **B above A (should fail)**")
     assert "2 of 3 claims hold, 1 fail, 0 not testable." in md
     header = next(ln for ln in md.splitlines() if ln.startswith("| condition"))
     for col in ("rate", "±SEM", "95% CI", "soft", "agree_rate", "knowledge_acc", "per-seed", "seeds",
@@ -143,7 +144,8 @@ def test_markdown_has_claims_then_table(tmp_path: Path) -> None:
     assert "| — |" in next(ln for ln in md.splitlines() if ln.startswith("| Base model"))  # no knowledge_acc
     assert "MSM (spec B) \\| AFT" in md  # a pipe in a label does not break the table
     assert "![chart](chart.png)" in md
-    assert "## Gates" in md and "✅ passed" in md
+    assert "## Gates" in md and "| fact_probe | 0.970 | \\>= 0.9 | passed |" in md
+    # Results recorded before stage folders were logged show the key's first 12 characters.
     assert "## Stages" in md and "| pretrain | pre-train seed 0 | abcdef012345 | reused | 0.2 s |" in md
     assert "versions.torch: 2.4.1" in md
     # Rows follow condition_order.
@@ -155,9 +157,9 @@ def test_untestable_claim_and_failed_gate_are_shown() -> None:
     results = make_results(seeds=1)
     results["gates"]["persona_probe"] = {"value": 0.4, "threshold": ">= 0.8", "passed": False}
     md = render_markdown(results)
-    assert "- — **Spec A beats spec B after the same AFT** (`spec_decides`, not testable)" in md
+    assert "- NOT TESTABLE: **Spec A beats spec B after the same AFT** (`spec_decides`)" in md
     assert "WARNING: gate(s) not passed: persona_probe" in md
-    assert "❌ FAILED" in md
+    assert "| persona_probe | 0.400 | \\>= 0.8 | FAILED |" in md
 
 
 def test_load_results_round_trip_and_rerender(tmp_path: Path) -> None:
@@ -209,3 +211,85 @@ def test_quick_runs_are_labelled_smoke_runs() -> None:
     results = {"title": "t", "conditions": {"a": {"n_seeds": 1, "n_pairs": 2, "rate": 0.5}}, "quick": True}
     assert summary_text(results).startswith("SMOKE RUN (--quick)")
     assert "SMOKE" not in summary_text({**results, "quick": False})
+
+
+def _symbols_outside_basic_fonts(text: str) -> set[str]:
+    """Dingbats, emoji and other pictographs: the glyphs a headless server renders as empty boxes."""
+    return {ch for ch in text if 0x2600 <= ord(ch) <= 0x27BF or ord(ch) >= 0x1F000 or ord(ch) == 0xFE0F}
+
+
+def test_reports_use_words_not_emoji(tmp_path: Path) -> None:
+    results = make_results(seeds=1)
+    results["gates"]["persona_probe"] = {"value": 0.4, "threshold": ">= 0.8", "passed": False}
+    paths = write_report(tmp_path, results)
+    for name in ("markdown", "html"):
+        text = paths[name].read_text()
+        assert _symbols_outside_basic_fonts(text) == set(), name
+        assert "not testable" in text.lower() and "FAILED" in text  # seeds=1: nothing testable
+
+
+def test_every_condition_column_is_explained() -> None:
+    results = make_results()
+    results["conditions"]["base"]["controls"] = {"agree": 0.9, "train_domain": 0.8, "agentic.harmful": 0.1}
+    md = render_markdown(results)
+    header = next(ln for ln in md.splitlines() if ln.startswith("| condition"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert "agree" in columns and "train_domain" in columns and "soft" in columns
+    legend = {ln.split("**")[1]: ln for ln in md.splitlines() if ln.startswith("- **")}
+    for col in columns:
+        assert col.replace("\\", "") in legend, f"column {col!r} has no legend line"
+    assert "both values favour the same option" in legend["agree"]
+    assert "training domain" in legend["train_domain"]
+    assert "agentic.harmful" in legend["agentic.harmful"]  # an unknown control: explained generically
+    assert "0.5 = indifferent" in legend["soft"]
+    page = render_html(results, write_chart(results))
+    assert page.count("<dt>") >= len(columns) and "<dt>train_domain</dt>" in page
+
+
+def write_chart(results: dict[str, Any]) -> Path:
+    import tempfile
+
+    from valuesfirst.report.chart import plot_conditions
+
+    path = Path(tempfile.mkdtemp()) / "chart.png"
+    plot_conditions(results, path)
+    return path
+
+
+def indexed_results() -> dict[str, Any]:
+    results = make_results(seeds=2)
+    results["conditions"]["base"]["steps"] = []
+    results["conditions"]["aft"]["steps"] = ["aft"]
+    results["conditions"]["msm_a_aft"]["steps"] = ["msm:A", "aft"]
+    results["conditions"]["msm_b_aft"]["steps"] = ["msm:B", "aft"]
+    labels = ["pretrain", "eval[base:choice]", "aft seed=0", "aft seed=1", "msm:A seed=0", "msm:A→aft seed=0",
+              "msm:A seed=1", "msm:A→aft seed=1", "eval[aft:choice] seed=0", "eval[msm_a_aft:choice] seed=1"]
+    results["stages"] = [
+        {"kind": lb.split(":")[0].split("[")[0].split(" ")[0], "label": lb, "key": f"{i:016x}",
+         "reused": False, "duration_s": 1.0, "folder": f"stages/k-{i:016x}"}
+        for i, lb in enumerate(labels)
+    ]  # fmt: skip
+    return results
+
+
+def test_stage_index_maps_condition_and_seed_to_folders(tmp_path: Path) -> None:
+    from valuesfirst.report.tables import stage_index_rows
+
+    rows = stage_index_rows(indexed_results())
+    by = {(r[0], r[1], r[2]): r[3] for r in rows}
+    assert by[("Base model", "—", "base model")] == "stages/k-0000000000000000"
+    assert by[("Base model", "—", "eval choice")] == "stages/k-0000000000000001"
+    assert by[("MSM (spec A) → AFT", "0", "msm:A")] == "stages/k-0000000000000004"
+    assert by[("MSM (spec A) → AFT", "1", "aft")] == "stages/k-0000000000000007"  # the chain's aft, seed 1
+    assert by[("MSM (spec A) → AFT", "1", "eval choice")] == "stages/k-0000000000000009"
+    assert by[("AFT only", "0", "eval choice")] == "stages/k-0000000000000008"
+    # No stage of B was logged: no rows for it, and no crash.
+    assert not [r for r in rows if r[0] == "MSM (spec B) | AFT"]
+    md = render_markdown(indexed_results())
+    assert "## Where each condition's stages are" in md
+    assert "| MSM (spec A) → AFT | 0 | msm:A | [stages/k-0000000000000004](stages/k-0000000000000004) |" in md
+    assert "| msm | msm:A seed=0 | stages/k-0000000000000004 | ran | 1.0 s |" in md
+    # Old results (no folders): no index, the stage table falls back to the key.
+    assert stage_index_rows(make_results()) == []
+    page = write_report(tmp_path, indexed_results())["html"].read_text()
+    assert "stages/k-0000000000000004" in page and 'href="stages' not in page  # standalone: text, not links

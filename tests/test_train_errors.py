@@ -110,7 +110,9 @@ def test_cli_runs_and_reports_a_missing_model(tmp_path: Path, setup: dict[str, P
     path.write_text(f"model: {{path: /no/such/dir}}\ndata: {{msm: [{setup['msm']}]}}\nordering: msm_only\n")
     result = CliRunner().invoke(app, ["train", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2, result.output
-    assert "resolved config" in result.output and "model path does not exist: /no/such/dir" in result.output
+    # Reported before the config summary: an input error is the only thing printed.
+    assert "model path does not exist: /no/such/dir" in result.output
+    assert "resolved config" not in result.output
 
 
 def test_mfu_peak_table_and_flops(monkeypatch: pytest.MonkeyPatch) -> None:

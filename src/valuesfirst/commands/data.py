@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from valuesfirst.commands import fail as _fail
+from valuesfirst.commands.ui import console, fail
 from valuesfirst.errors import InputError
 from valuesfirst.jsonl import iter_jsonl_numbered, sha256_file, write_json, write_jsonl
 from valuesfirst.provenance import package_version, provenance, redact
@@ -27,8 +26,6 @@ from valuesfirst.textfields import CORPUS_FIELDS, parse_roles, read_texts, resol
 data_app = typer.Typer(
     no_args_is_help=True, help="Data-quality passes: dedup, superficial patterns, leakage."
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
@@ -81,13 +78,11 @@ def dedup(
     }
     _show_config("valuesfirst data dedup", config)
     if embedder not in EMBEDDERS or not -1.0 <= threshold <= 1.0:
-        err_console.print(f"--embedder must be one of {EMBEDDERS}; --threshold in [-1, 1]")
-        raise typer.Exit(2)
+        fail(f"--embedder must be one of {EMBEDDERS}; --threshold in [-1, 1]")
     try:
         rows, lines, texts, _ = read_texts(infile, field, parse_roles(roles))
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     start = time.perf_counter()
     model = make_embedder(embedder)
     result = near_duplicates(texts, threshold=threshold, embedder=model)
@@ -154,8 +149,7 @@ def patterns(
             infile, field, parse_roles(roles), preference=("messages", "text"), labels=True
         )
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     shown = {
         "input": str(infile),
         "judge": judge,
@@ -169,8 +163,7 @@ def patterns(
     }
     _show_config("valuesfirst data patterns", shown)
     if not texts:
-        err_console.print(f"{infile}: no samples")
-        raise typer.Exit(2)
+        fail(f"{infile}: no samples")
     console.print(
         f"at most {cfg.discovery_batches + cfg.max_patterns * min(cfg.count_samples, len(texts))} "
         f"judge calls for {len(texts)} samples"
@@ -241,15 +234,13 @@ def leakage(
     }
     _show_config("valuesfirst data leakage", config)
     if n < 1 or min_shared < 1:
-        err_console.print("--n and --min-shared must be >= 1")
-        raise typer.Exit(2)
+        fail("--n and --min-shared must be >= 1")
     try:
         rows, lines, texts, used = read_texts(eval_file, eval_field, parse_roles(eval_roles))
         start = time.perf_counter()
         index = NgramIndex.build(_corpus_texts(corpus, corpus_field), n=n)
     except InputError as e:
-        _fail(e)
-        raise
+        fail(e)
     report = check_leakage(texts, index, min_shared=min_shared)
     summary = {
         **report.summary(),

@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from valuesfirst.commands.ui import console
+
 generate_app = typer.Typer(no_args_is_help=True, help="Generate MSM documents and AFT demonstrations.")
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="spec file (YAML)")]
@@ -60,14 +62,14 @@ DeadlineOpt = Annotated[
 @contextmanager
 def _exits() -> Iterator[None]:
     """Bad input: exit 2 with the problems. A level past its failure threshold: exit 1 with its summary."""
-    from valuesfirst.commands import fail as _fail
+    from valuesfirst.commands.ui import fail
     from valuesfirst.errors import InputError
     from valuesfirst.generate.levels import StageFailed
 
     try:
         yield
     except InputError as exc:
-        _fail(exc)
+        fail(exc)
     except StageFailed as exc:
         from valuesfirst.provenance import redact_text
 
@@ -134,12 +136,10 @@ def _backend(uri: str, base_url: str | None, key_env: str | None, trust_remote_c
 
 
 def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.syntax import Syntax
 
     from valuesfirst.provenance import redact, redact_text
 
-    console = Console(soft_wrap=True)
     console.rule(f"[bold]{title}")
     for key, value in extra.items():
         console.print(f"{key}: {redact_text(str(value))}", highlight=False)
@@ -211,7 +211,7 @@ def midtrain(
     """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
     from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
     from valuesfirst.generate.msm import generate_midtrain, msm_prompts
-    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_midtrain, summarize
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, preview_table, project_midtrain, summarize
     from valuesfirst.spec import load_spec
     from valuesfirst.spec_render import render
 
@@ -236,7 +236,7 @@ def midtrain(
         _print_config("generate midtrain", cfg, {"spec": spec, "backend": backend, "out": out})
         if preview:
             summary = summarize(project_midtrain(cfg, prompts, spec_text), _model_name(backend))
-            print_preview(summary, "items", ESTIMATE_NOTE)
+            console.print(preview_table(summary, "items", ESTIMATE_NOTE))
             return
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         result = _run(
@@ -294,7 +294,7 @@ def aft(
     from valuesfirst.errors import InputError
     from valuesfirst.generate.aft import aft_prompts, generate_aft
     from valuesfirst.generate.config import AftGenConfig, load_gen_config
-    from valuesfirst.generate.preview import ESTIMATE_NOTE, print_preview, project_aft, summarize
+    from valuesfirst.generate.preview import ESTIMATE_NOTE, preview_table, project_aft, summarize
     from valuesfirst.spec import load_spec
     from valuesfirst.spec_render import render
 
@@ -331,7 +331,7 @@ def aft(
         )
         if preview:
             summary = summarize(project_aft(cfg, prompts, the_spec, spec_text), _model_name(backend))
-            print_preview(summary, "items", ESTIMATE_NOTE + " AFT: first round only.")
+            console.print(preview_table(summary, "items", ESTIMATE_NOTE + " AFT: first round only."))
             return
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         the_judge = (

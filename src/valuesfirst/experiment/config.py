@@ -10,7 +10,6 @@ JSONL data, eval items, a local model) is resolved against the folder the config
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,11 @@ from valuesfirst.errors import InputError, Problem
 from valuesfirst.evals.claims import Claim
 from valuesfirst.experiment.evals import EvalConfig, ForcedChoiceEval, SuiteEval
 from valuesfirst.experiment.sources import DataConfig, GenerateCommon, JsonlMsm
-from valuesfirst.train.pretrain import PretrainConfig
+
+# parse_overrides is re-exported: it lived here before `train --set` shared it.
+from valuesfirst.overrides import apply_overrides, deep_merge
+from valuesfirst.overrides import parse_overrides as parse_overrides
+from valuesfirst.train.pretrain_config import PretrainConfig
 from valuesfirst.train.recipe import Recipe
 from valuesfirst.train.train_config import ModelSource
 from valuesfirst.world.config import WorldConfig
@@ -234,13 +237,6 @@ def _has_path(tree: Any, path: tuple[Any, ...]) -> bool:
     return True
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 class LoadedExperiment(BaseModel):
     """A validated config with every relative path resolved against its folder."""
 
@@ -277,34 +273,6 @@ def _resolved_paths(config: ExperimentConfig, base: Path) -> ExperimentConfig:
     return ExperimentConfig.model_validate(data)
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["stages.msm.steps=40", "seeds=[0, 1]"]`` -> a nested dict; values are read as YAML."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    problems = []
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            problems.append(
-                Problem(None, None, "--set", f"{item!r} is not KEY=VALUE (e.g. stages.msm.steps=40)")
-            )
-            continue
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            problems.append(Problem(None, None, f"--set {key}", f"value is not YAML: {e}"))
-            continue
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    if problems:
-        raise InputError(problems)
-    return out
-
-
 def load_experiment(
     path: Path,
     *,
@@ -316,14 +284,7 @@ def load_experiment(
     ``overrides`` (from ``--set``) are merged last, and validated with the field they name."""
     path = Path(path)
     config = load_model(path, ExperimentConfig)
-    if overrides:
-        try:
-            config = ExperimentConfig.model_validate(deep_merge(config.model_dump(mode="json"), overrides))
-        except ValidationError as exc:
-            raise InputError(
-                [Problem(None, None, "--set " + ".".join(str(x) for x in e["loc"]), str(e["msg"]))
-                 for e in exc.errors(include_url=False)]
-            ) from exc  # fmt: skip
+    config = apply_overrides(config, overrides or {})
     sections = [(f"variants.{v}", config.variants.get(v)) for v in variants or []]
     if quick:
         sections.append(("quick", config.quick))

@@ -34,7 +34,7 @@ from valuesfirst.experiment.sources import (
     WorldReplay,
 )
 from valuesfirst.jsonl import read_jsonl, write_jsonl
-from valuesfirst.train.data import read_checked
+from valuesfirst.train.data_check import read_checked
 
 Log = Callable[[str], None]
 

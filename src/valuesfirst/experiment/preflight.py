@@ -188,7 +188,7 @@ def _check_seq_lens(exp: LoadedExperiment, limit: int | None, c: _Collector) -> 
 
 
 def _check_data(exp: LoadedExperiment, used: set[str], c: _Collector) -> None:
-    from valuesfirst.train.data import read_checked
+    from valuesfirst.train.data_check import read_checked
 
     d = exp.config.data
     if isinstance(d.msm, JsonlMsm):

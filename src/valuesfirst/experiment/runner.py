@@ -70,7 +70,11 @@ class Runner:
                 self.progress.advance(self._overall)
         status = "reused" if info["reused"] else f"ran in {info.get('duration_s') or 0:.1f}s"
         self.console.log(escape(f"{label}: {status} -> {Path(info['path']).name}"))
-        self.stage_log.append({k: info.get(k) for k in ("kind", "label", "key", "reused", "duration_s")})
+        entry = {k: info.get(k) for k in ("kind", "label", "key", "reused", "duration_s")}
+        # The folder beside its human-readable label: the report's stage index maps condition/seed to it.
+        folder, run_dir = Path(info["path"]).resolve(), self.run_dir.resolve()
+        entry["folder"] = str(folder.relative_to(run_dir) if folder.is_relative_to(run_dir) else folder)
+        self.stage_log.append(entry)
 
     def _log(self, line: str) -> None:
         self.console.log(escape(line))

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 from valuesfirst.generate.config import AftGenConfig, MidtrainGenConfig, Sampling
 from valuesfirst.generate.templates import PromptSet
@@ -129,8 +132,8 @@ def summarize(levels: list[LevelProjection], model: str) -> dict[str, Any]:
     }
 
 
-def print_preview(summary: dict[str, Any], items_label: str, note: str) -> None:
-    from rich.console import Console
+def preview_table(summary: dict[str, Any], items_label: str, note: str) -> Table:
+    """The projection as a rich table; the command prints it on its console."""
     from rich.table import Table
 
     def money(v: float | None) -> str:
@@ -157,7 +160,7 @@ def print_preview(summary: dict[str, Any], items_label: str, note: str) -> None:
         money(summary["cost_usd"]),
         style="bold",
     )
-    Console(soft_wrap=True).print(table)
+    return table
 
 
 ESTIMATE_NOTE = (

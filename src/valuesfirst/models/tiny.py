@@ -3,10 +3,7 @@ and the random models tests train on."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
     LlamaConfig,
@@ -17,23 +14,8 @@ from transformers import (
 
 from valuesfirst.errors import InputError, Problem
 
-
-class TinyModelConfig(BaseModel):
-    """Architecture of a model trained from scratch. Defaults: the 0.85M-parameter demo model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    arch: Literal["llama", "qwen3"] = Field("llama", description="transformers architecture (default llama)")
-    hidden_size: int = Field(128, ge=8, description="width (default 128)")
-    num_layers: int = Field(4, ge=1, description="decoder layers (default 4)")
-    num_heads: int = Field(4, ge=1, description="attention heads; must divide hidden_size (default 4)")
-    num_kv_heads: int | None = Field(None, description="key/value heads for GQA; None = num_heads")
-    intermediate_size: int = Field(320, ge=8, description="MLP width (default 320)")
-    max_position_embeddings: int = Field(512, ge=16, description="longest sequence (default 512)")
-    tie_word_embeddings: bool = Field(True, description="share input and output embeddings (default true)")
-    attn_implementation: Literal["sdpa", "eager"] = Field(
-        "eager", description="attention kernel (default eager: ~8% faster than sdpa at this size on CPU)"
-    )
+# Re-exported from its old home; the config lives apart so that loading a config never imports torch.
+from valuesfirst.models.tiny_config import TinyModelConfig as TinyModelConfig
 
 
 def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreTrainedModel:

@@ -11,13 +11,15 @@ from typing import Any
 
 from valuesfirst.report.results import _require_valid
 from valuesfirst.report.tables import (
-    _VERDICT_MARK,
     _VERDICT_WORD,
+    STAGE_LEGEND,
     _condition_rows,
     _control_names,
     _gate_rows,
     _provenance_items,
     _stage_rows,
+    condition_legend,
+    stage_index_rows,
     summary_text,
 )
 
@@ -32,6 +34,9 @@ th { background: #f3f5f7; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 ul.claims { list-style: none; padding-left: 0; } ul.claims li { margin: 0.5em 0; }
 .holds { color: #1a7f37; } .fails { color: #cf222e; } .untestable { color: #6e7781; }
+.verdict { font-weight: bold; text-transform: uppercase; font-size: 0.85em; letter-spacing: 0.03em; }
+dl.legend { font-size: 0.85em; color: #444; display: grid; grid-template-columns: max-content auto;
+            gap: 0.15em 1em; } dl.legend dt { font-weight: bold; } dl.legend dd { margin: 0; }
 .reason { display: block; font-size: 0.9em; color: #444; margin-left: 1.6em; }
 .warn { background: #fff4e5; border: 1px solid #f0b429; padding: 0.5em; }
 img.chart { max-width: 100%; height: auto; }
@@ -55,6 +60,11 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], num_cols: 
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
+    return f'<dl class="legend">{rows}</dl>'
 
 
 def render_html(results: Mapping[str, Any], chart_png_path: Path | str) -> str:
@@ -90,8 +100,8 @@ def render_html(results: Mapping[str, Any], chart_png_path: Path | str) -> str:
         for c in claims:
             holds = c["holds"]
             items.append(
-                f'<li><span class="{css[holds]}">{_VERDICT_MARK[holds]} <strong>{_e(c.get("title", c["id"]))}'
-                f"</strong></span> (<code>{_e(c['id'])}</code>, {_VERDICT_WORD[holds]})"
+                f'<li><span class="{css[holds]}"><span class="verdict">{_VERDICT_WORD[holds]}</span> '
+                f"<strong>{_e(c.get('title', c['id']))}</strong></span> (<code>{_e(c['id'])}</code>)"
                 f'<span class="reason">{_e(c.get("reason", ""))}</span></li>'
             )
         parts.append('<ul class="claims">' + "".join(items) + "</ul>")
@@ -99,11 +109,7 @@ def render_html(results: Mapping[str, Any], chart_png_path: Path | str) -> str:
     header, rows = _condition_rows(results)
     n_ctrl = len(_control_names(results))
     parts.append(_html_table(header, rows, num_cols=[1, 2, 4, *range(5, 5 + n_ctrl), 6 + n_ctrl, 7 + n_ctrl]))
-    parts.append(
-        '<p class="meta">Rates are means over training seeds of the per-seed rate. ±SEM reflects '
-        "training-seed variation; the 95% Wilson CI (n = pairs) reflects sampling of the evaluation "
-        "pairs.</p>"
-    )
+    parts.append(_legend(condition_legend(header)))
     parts.append(
         f'<img class="chart" alt="bar chart of condition rates" src="data:image/png;base64,{chart_b64}">'
     )
@@ -111,12 +117,16 @@ def render_html(results: Mapping[str, Any], chart_png_path: Path | str) -> str:
     if gates:
         gate_header = ["gate", "value", "threshold", "result"]
         parts += ["<h2>Gates</h2>", _html_table(gate_header, gates, num_cols=[1])]
+    index = stage_index_rows(results)
+    if index:
+        parts += [
+            "<h2>Where each condition's stages are</h2>",
+            _html_table(["condition", "seed", "step", "folder"], index),
+        ]
     stages = _stage_rows(results)
     if stages:
-        parts += [
-            "<h2>Stages</h2>",
-            _html_table(["kind", "label", "key", "status", "time"], stages, num_cols=[4]),
-        ]
+        parts += ["<h2>Stages</h2>", _html_table(list(STAGE_LEGEND), stages, num_cols=[4])]
+        parts.append(_legend(list(STAGE_LEGEND.items())))
     prov = _provenance_items(results)
     if prov:
         parts += ["<h2>Provenance</h2>", _html_table(["item", "value"], prov)]

@@ -7,12 +7,14 @@ from typing import Any
 
 from valuesfirst.report.results import CHART_FILE, RESULTS_FILE, _require_valid
 from valuesfirst.report.tables import (
-    _VERDICT_MARK,
     _VERDICT_WORD,
+    STAGE_LEGEND,
     _condition_rows,
     _gate_rows,
     _provenance_items,
     _stage_rows,
+    condition_legend,
+    stage_index_rows,
     summary_text,
 )
 
@@ -45,30 +47,30 @@ def render_markdown(results: Mapping[str, Any], chart_name: str = CHART_FILE) ->
     if not claims:
         out.append("No claims declared.")
     for claim in claims:
-        mark = _VERDICT_MARK[claim["holds"]]
+        verdict = _VERDICT_WORD[claim["holds"]].upper()
         title = _md_text(claim.get("title", claim["id"]))
         # Inside a code span HTML is inert and backslashes are literal; only a backtick could break out.
         claim_id = " ".join(str(claim["id"]).split()).replace("`", "'")
-        out.append(
-            f"- {mark} **{title}** (`{claim_id}`, {_VERDICT_WORD[claim['holds']]}): "
-            f"{_md_text(claim.get('reason', ''))}"
-        )
+        out.append(f"- {verdict}: **{title}** (`{claim_id}`): {_md_text(claim.get('reason', ''))}")
     out += ["", "## Conditions", ""]
     header, rows = _condition_rows(results)
     out += _md_table(header, rows)
-    out += [
-        "",
-        "Rates are means over training seeds of the per-seed rate. ±SEM reflects training-seed "
-        "variation; the 95% Wilson CI (n = pairs) reflects sampling of the evaluation pairs.",
-        "",
-    ]
+    out += ["", "Columns:", ""]
+    out += [f"- **{_md_text(col)}**: {_md_text(meaning)}" for col, meaning in condition_legend(header)]
+    out.append("")
     out += [f"![chart]({chart_name})", ""]
     gates = _gate_rows(results)
     if gates:
         out += ["## Gates", ""] + _md_table(["gate", "value", "threshold", "result"], gates) + [""]
+    index = stage_index_rows(results)
+    if index:
+        linked = [[*row[:3], f"[{row[3]}]({row[3]})"] for row in index]
+        out += ["## Where each condition's stages are", ""]
+        out += _md_table(["condition", "seed", "step", "folder"], linked) + [""]
     stages = _stage_rows(results)
     if stages:
-        out += ["## Stages", ""] + _md_table(["kind", "label", "key", "status", "time"], stages) + [""]
+        out += ["## Stages", ""] + _md_table(list(STAGE_LEGEND), stages) + [""]
+        out += [f"- **{k}**: {_md_text(v)}" for k, v in STAGE_LEGEND.items()] + [""]
     prov = _provenance_items(results)
     if prov:
         out += ["## Provenance", ""] + [f"- {_md_cell(k)}: {_md_cell(v)}" for k, v in prov] + [""]

@@ -11,8 +11,49 @@ from typing import Any
 
 from valuesfirst.report.results import _is_number, condition_order
 
-_VERDICT_MARK = {True: "✅", False: "❌", None: "—"}
-_VERDICT_WORD = {True: "holds", False: "fails", None: "not testable"}
+# Words, not emoji: ✅/❌ render as empty boxes on a server without an emoji font (headless Chromium).
+_VERDICT_WORD = {True: "holds", False: "does not hold", None: "not testable"}
+_GATE_WORD = {True: "passed", False: "FAILED", None: "unknown"}
+
+# What every column of the condition table means; a control set not listed here is explained generically.
+COLUMN_LEGEND = {
+    "condition": "the training condition: its label (and id in the config)",
+    "rate": "the headline metric (Metric, above): mean over training seeds of each seed's rate",
+    "±SEM (seeds)": "standard error of the rate over training seeds (— with one seed): how much retraining "
+    "moves it",
+    "95% CI (pairs)": "Wilson 95% interval of the rate with n = evaluation pairs: how much the choice of "
+    "pairs moves it (seed variation is in ±SEM, not here)",
+    "soft": "forced choice: the mean of σ(log p(target) − log p(other)), the model's graded lean to the "
+    "success option; it moves before the hard choice flips (0.5 = indifferent; — for other suites)",
+    "per-seed rates": "the rate of each training seed (seed: rate)",
+    "seeds": "training seeds evaluated",
+    "pairs": "evaluation pairs per seed (each shown in both presentation orders)",
+}
+CONTROL_LEGEND = {
+    "agree": "control: rate on held-out pairs where both values favour the same option (the preference is "
+    "learned at all, not which value explains it); expected high for every trained condition",
+    "train_domain": "control: rate on the training domain's own liked-versus-disliked pairs (the AFT "
+    "preferences themselves, in-domain)",
+}
+STAGE_LEGEND = {
+    "kind": "what the stage does: world (build the world), pretrain, msm_data/aft_data/replay (datasets), "
+    "msm/aft (training), eval",
+    "label": "the stage's readable name: a training chain and its seed (msm:A→aft seed=0) or a dataset/eval",
+    "folder": "its folder in the run (stages/KIND-HASH; the hash is of every input and setting)",
+    "status": "ran now, or reused: an identical stage had finished before",
+    "time": "wall time of the stage in this run",
+}
+
+
+def condition_legend(header: list[str]) -> list[tuple[str, str]]:
+    """(column, meaning) for every column of the condition table, in the table's order."""
+    out = []
+    for col in header:
+        meaning = COLUMN_LEGEND.get(col) or CONTROL_LEGEND.get(col)
+        if meaning is None:
+            meaning = f"control: the rate of the item set or metric `{col}` (same pairs and seeds as rate)"
+        out.append((col, meaning))
+    return out
 
 
 def _seed_items(per_seed: Mapping[Any, float]) -> list[tuple[str, float]]:
@@ -93,12 +134,13 @@ def _gate_rows(results: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for name, gate in (results.get("gates") or {}).items():
         passed = gate.get("passed")
-        mark = "✅ passed" if passed is True else "❌ FAILED" if passed is False else "— unknown"
-        rows.append([str(name), _f(gate.get("value")), str(gate.get("threshold", "—")), mark])
+        word = _GATE_WORD[passed if isinstance(passed, bool) else None]
+        rows.append([str(name), _f(gate.get("value")), str(gate.get("threshold", "—")), word])
     return rows
 
 
 def _stage_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """kind, label, folder, status, time; runs recorded before folders were logged show the key's start."""
     rows = []
     for stage in results.get("stages") or []:
         key = str(stage.get("key", ""))
@@ -106,11 +148,44 @@ def _stage_rows(results: Mapping[str, Any]) -> list[list[str]]:
             [
                 str(stage.get("kind", "")),
                 str(stage.get("label", "")),
-                key[:12],
+                str(stage.get("folder") or key[:12]),
                 "reused" if stage.get("reused") else "ran",
                 _fmt_duration(stage.get("duration_s")),
             ]
         )
+    return rows
+
+
+def stage_index_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """condition, seed, step, folder: where each condition's stages and evaluations live in the run.
+
+    Built from the stage labels the runner logs (``msm:A→aft seed=0``, ``eval[NAME:SUITE] seed=0``,
+    ``eval[base:SUITE]``); empty for results recorded before stage folders were logged.
+    """
+    folders = {str(s.get("label")): str(s["folder"]) for s in results.get("stages") or [] if s.get("folder")}
+    if not folders:
+        return []
+    base = next((lb for lb in folders if lb == "pretrain" or lb.startswith("model[")), None)
+    suites = [lb[len("eval[base:") : -1] for lb in folders if lb.startswith("eval[base:")]
+    rows = []
+    for name in condition_order(results):
+        c = results["conditions"][name]
+        steps = [str(s) for s in c.get("steps") or []]
+        label = _label(results, name)
+        if not steps:
+            if base is not None:
+                rows.append([label, "—", "base model", folders[base]])
+            rows += [[label, "—", f"eval {s}", folders[f"eval[base:{s}]"]] for s in suites]
+            continue
+        for seed, _ in _seed_items(c["per_seed"]):
+            for i, step in enumerate(steps):
+                chain = f"{'→'.join(steps[: i + 1])} seed={seed}"
+                if chain in folders:
+                    rows.append([label, seed, step, folders[chain]])
+            for s in suites:
+                ev = folders.get(f"eval[{name}:{s}] seed={seed}")
+                if ev is not None:
+                    rows.append([label, seed, f"eval {s}", ev])
     return rows
 
 

@@ -17,13 +17,11 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from valuesfirst.errors import InputError, Problem
-from valuesfirst.jsonl import iter_jsonl_numbered
 from valuesfirst.train.collate import PackedRow, pack
+from valuesfirst.train.data_check import read_checked as read_checked  # re-exported: its old home
 from valuesfirst.train.encode import Example, encode_chat, encode_documents
 from valuesfirst.train.train_config import DataConfig, StageKind
-from valuesfirst.world.tokenizer import check_messages
 
-_MAX_PROBLEMS = 20
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
 
 
@@ -36,52 +34,9 @@ class StageData:
     it: list[list[dict[str, Any]]]
 
 
-def read_checked(paths: Sequence[Path], fields: Sequence[str], source: str) -> list[dict[str, Any]]:
-    """Rows of ``paths`` that have one of ``fields`` (`text` and/or `messages`), checked; every problem (up
-    to 20) named by file, line and field. ``source`` names the config field the files came from."""
-    rows: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    for path in paths:
-        if not path.is_file():
-            problems.append(Problem(str(path), None, source, "file does not exist"))
-            continue
-        n_before = len(rows)
-        for line, row in iter_jsonl_numbered(path):
-            field = next((f for f in fields if f in row), fields[0])
-            problem = _check_row(row, field)
-            if problem is None:
-                rows.append(row)
-            else:
-                problems.append(Problem(str(path), line, field, problem))
-            if len(problems) >= _MAX_PROBLEMS:
-                raise InputError(problems)
-        if len(rows) == n_before:
-            problems.append(Problem(str(path), None, source, "file has no rows"))
-    if problems:
-        raise InputError(problems)
-    return rows
-
-
 def _read(paths: Sequence[Path], field: str, source: str) -> list[Any]:
     """Rows' ``field`` values from ``paths`` (see read_checked)."""
     return [row[field] for row in read_checked(paths, (field,), f"data.{source}")]
-
-
-def _check_row(row: dict[str, Any], field: str) -> str | None:
-    if field not in row:
-        return f"required field is missing (row has {sorted(row)})"
-    value = row[field]
-    if field == "text":
-        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
-    if not isinstance(value, list):
-        return f"must be a list of messages, got {type(value).__name__}"
-    try:
-        check_messages(value)
-    except ValueError as e:
-        return str(e)
-    if not any(m["role"] == "assistant" for m in value):
-        return "chat has no assistant turn, so it has nothing to train on"
-    return None
 
 
 def strip_cot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from valuesfirst.train.loop import OptimConfig
+from valuesfirst.train.optim_config import OptimConfig
 
 
 class _Strict(BaseModel):

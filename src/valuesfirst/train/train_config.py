@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from valuesfirst.models.tiny import TinyModelConfig
+from valuesfirst.models.tiny_config import TinyModelConfig
 from valuesfirst.train.recipe import Recipe
 
 Ordering = Literal["values_first", "behaviour_first", "mixed", "aft_only", "msm_only"]

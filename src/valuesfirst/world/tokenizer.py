@@ -21,6 +21,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from valuesfirst.models.tokens import EOT
+from valuesfirst.train.data_check import check_messages as check_messages  # re-exported: its old home
 
 PAD = "<|pad|>"
 EOS = "<|endoftext|>"
@@ -80,19 +81,6 @@ _JINJA_ENV = ImmutableSandboxedEnvironment(
     trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationMarkers, jinja2.ext.loopcontrols]
 )
 _TOY_TEMPLATE = _JINJA_ENV.from_string(TOY_CHAT_TEMPLATE)
-
-
-def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
-    if not messages:
-        raise ValueError("chat has no messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise ValueError(f"message {i} is a {type(message).__name__}, expected a mapping")
-        for key in ("role", "content"):
-            if not isinstance(message.get(key), str):
-                raise ValueError(f"message {i} lacks a string {key!r} (got {message.get(key)!r})")
-        if not message["role"].strip():
-            raise ValueError(f"message {i} has an empty role")
 
 
 def render_chat_text(messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = False) -> str:
