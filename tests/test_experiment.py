@@ -393,6 +393,8 @@ def test_resume_after_kill(quick_run: Run, tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    # Training ran in the main process and in workers: DeepSpeed's "no GPU detected" warning is not shown.
+    assert "unable to detect" not in log_path.read_text(), log_path.read_text()
 
     before = manifests(run_dir)
     assert len(before) >= 3

@@ -30,6 +30,9 @@ def quiet_libraries() -> None:
     progress display (they print once per stage in every worker)."""
     import warnings
 
+    from valuesfirst.scheduler import cpu_only_deepspeed
+
+    cpu_only_deepspeed()
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
