@@ -424,6 +424,60 @@ def test_resume_after_kill(quick_run: Run, tmp_path: Path) -> None:
         assert json.loads(after[name][0])["files"] == json.loads(data)["files"], name
 
 
+def _session_processes(sid: int) -> list[str]:
+    """Live processes (not zombies) of session ``sid``, as 'pid state cmdline'."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # stat fields 3 and 6: state, session id
+            found.append(f"{stat.parent.name} {fields[0]} {cmd}")
+    return found
+
+
+def test_ctrl_c_stops_the_workers_and_says_how_to_resume(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while stages train in worker
+    processes: the run stops promptly with exit 130, no worker is left behind, nothing half-built is
+    published, and the message says what finished and how to resume."""
+    run_dir = tmp_path / "run"
+    log_path = tmp_path / "interrupted.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*cli_command(), "demo", "--quick", "--out", str(run_dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **ENV}, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            training = tuple(f".tmp-{k}-" for k in TRAIN_KINDS)
+            while not any(p.name.startswith(training) for p in temp_dirs(run_dir)):
+                assert proc.poll() is None, "finished before Ctrl-C:\n" + log_path.read_text()
+                assert time.monotonic() < deadline, "no training stage started:\n" + log_path.read_text()
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=60)
+            seconds = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    text = log_path.read_text()
+    assert proc.returncode == 130, text
+    assert "interrupted:" in text and "Run the same command again to resume" in text, text
+    print(f"stopped {seconds:.1f} s after Ctrl-C")
+    # No process of the run's session outlives it for long (workers, the manager, the resource tracker).
+    deadline = time.monotonic() + 20
+    while (survivors := _session_processes(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not survivors, f"processes of the interrupted run still alive: {survivors}"
+    assert set(manifests(run_dir)) == complete_stages(run_dir)
+    assert not (run_dir / "results.json").exists()
+
+
 def test_cli_command_is_runnable() -> None:
     # The resume test runs the CLI as its own process; make sure that command works at all.
     proc = subprocess.run([*cli_command(), "--help"], capture_output=True, text=True, timeout=120)

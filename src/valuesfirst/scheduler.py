@@ -71,6 +71,9 @@ def cpu_only_deepspeed() -> None:
 
 def _worker_init(parent_pid: int) -> None:
     _die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group; the parent alone handles it (and stops the workers), so a
+    # worker is never left half-way through an exception handler while the parent waits for it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cpu_only_deepspeed()
     import transformers  # noqa: PLC0415 - only workers need it here
@@ -168,9 +171,19 @@ def run_jobs(jobs: list[Job], workers: int, events: Events | None = None) -> dic
         except BaseException:
             for fut in running:
                 fut.cancel()
+            _stop_workers(pool)  # a stage half-built is never published: stopping it loses nothing
             raise
         _drain(q, by_id, ev)
     return results
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop running stages now (Ctrl-C, a failed stage) instead of waiting for them to finish. Python 3.14
+    has ``terminate_workers()``; before it, the pool's process table is the only handle."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _drain(q: Any, by_id: Mapping[str, Job], ev: Events) -> None:

@@ -62,8 +62,18 @@ def _run_experiment(
     from valuesfirst.experiment.data_stages import GenerationIncomplete
     from valuesfirst.experiment.runner import Runner
 
+    runner = Runner(exp, run_dir, console)
     try:
-        results = Runner(exp, run_dir, console).run()
+        results = runner.run()
+    except KeyboardInterrupt:
+        done = [s for s in runner.stage_log if not s.get("reused")]
+        err_console.print(
+            f"interrupted: {len(runner.stage_log)} stage(s) finished ({len(done)} built in this run), kept "
+            f"in {run_dir / 'stages'}; stages in progress were dropped. Run the same command again to "
+            "resume: finished stages are reused.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     except InputError as e:
         fail(e)
     except GenerationIncomplete as e:
