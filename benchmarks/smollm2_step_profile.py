@@ -51,14 +51,19 @@ def _step_seconds(model: Any, rows: int, seq: int, bf16: bool, head: bool, repea
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=2, help="timed steps after the warm-up (best of)")
+    repeats = parser.parse_args().repeats
     results = []
     for bf16 in (False, True):
         model = _model(bf16)
         for threads in (1, 2):
             torch.set_num_threads(threads)
             for rows, seq in ((8, 256), (4, 512)):
-                full = _step_seconds(model, rows, seq, bf16, head=True)
-                body = _step_seconds(model, rows, seq, bf16, head=False)
+                full = _step_seconds(model, rows, seq, bf16, head=True, repeats=repeats)
+                body = _step_seconds(model, rows, seq, bf16, head=False, repeats=repeats)
                 r = {
                     "precision": "bf16" if bf16 else "fp32", "threads": threads, "rows": rows, "seq_len": seq,
                     "tokens_per_s": round(rows * seq / full, 1),
