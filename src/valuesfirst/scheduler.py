@@ -60,22 +60,12 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def cpu_only_deepspeed() -> None:
-    """Tell DeepSpeed (imported under accelerate) there is no GPU when torch sees none; else it warns in
-    every process that it "was unable to detect" one. Call before accelerate is imported."""
-    import torch  # noqa: PLC0415 - heavy, and only processes that train or score need it
-
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
-
-
 def _worker_init(parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the parent alone handles it (and stops the workers), so a
     # worker is never left half-way through an exception handler while the parent waits for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    cpu_only_deepspeed()
     import transformers  # noqa: PLC0415 - only workers need it here
 
     transformers.utils.logging.disable_progress_bar()  # one bar per model load would flood the display

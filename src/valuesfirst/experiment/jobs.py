@@ -9,6 +9,7 @@ registered generation suites, for every model source.
 from __future__ import annotations
 
 import functools
+import os
 import random
 import shutil
 from pathlib import Path
@@ -26,13 +27,15 @@ DATA_FILES = {"msm": "msm.jsonl", "aft": "aft.jsonl"}
 
 
 def quiet_libraries() -> None:
-    """transformers' per-load progress bars and a dependency's deprecation warning would drown the stage
-    progress display (they print once per stage in every worker)."""
+    """transformers' per-load progress bars, a dependency's deprecation warning and DeepSpeed's "no GPU"
+    warning would drown the stage progress display (they print once per stage in every worker). Runs
+    before accelerate is imported."""
     import warnings
 
-    from valuesfirst.scheduler import cpu_only_deepspeed
+    import torch
 
-    cpu_only_deepspeed()
+    if not torch.cuda.is_available():  # DeepSpeed, imported under accelerate, would warn in every process
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # that it "was unable to detect" a GPU
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
