@@ -20,7 +20,7 @@ from valuesfirst.evals.scoring import compare_conditions, summarize
 from valuesfirst.jsonl import read_jsonl, write_jsonl
 from valuesfirst.llm.client import LLMClient
 from valuesfirst.llm.scripted import ScriptedBackend
-from valuesfirst.llm.types import ChatRequest
+from valuesfirst.llm.types import ChatRequest, ChatResponse
 from valuesfirst.models.load import save_model
 from valuesfirst.models.logprob import prompt_text
 from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model
@@ -137,6 +137,67 @@ def test_served_generate_and_strict_parse(answer: str, rate: float | None, exclu
     if excluded:
         assert s["excluded_by_reason"] == {excluded: len(ITEMS)}
     assert "<answer>A</answer>" in transcripts[0].messages[-2].content  # the instruction is in the prompt
+
+
+def _letter_model(reply: str, finish: str = "stop"):  # type: ignore[no-untyped-def]
+    """A served model that answers the letter format: ``{a}``/``{b}`` become the options' texts."""
+
+    def respond(req: ChatRequest) -> ChatResponse:
+        prompt = req.messages[-1].content
+        a = prompt.split("\nA) ", 1)[1].split("\n", 1)[0]
+        b = prompt.split("\nB) ", 1)[1].split("\n", 1)[0]
+        return ChatResponse(text=reply.format(a=a, b=b), finish_reason=finish, model="served")  # type: ignore[arg-type]
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "rate", "excluded"),
+    [
+        ("A", "stop", 0.5, None),  # always-A: position bias cancels over both orders
+        ("(B).", "stop", 0.5, None),
+        ("A: {a}", "stop", 0.5, None),  # the label and its own option's text
+        ("A: {b}", "stop", None, "not_a_choice"),  # the label and the other option's text: a contradiction
+        ("A three-seat sofa", "stop", None, "not_a_choice"),  # an article, not an answer
+        ("<answer>A</answer>", "stop", None, "not_a_choice"),  # the other format is not this one
+        ("A: {a}", "length", None, "generation_truncated"),  # cut off: never scored
+        ("A or B", "stop", None, "not_a_choice"),
+    ],
+)
+def test_served_letter_format_parses_the_whole_reply(
+    reply: str, finish: str, rate: float | None, excluded: str | None
+) -> None:
+    client = LLMClient(ScriptedBackend(_letter_model(reply, finish), model="served"))
+    items = values.served_items(ITEMS, "letter")
+    assert items[0].user.endswith("Answer A or B.") and "<answer>" not in items[0].user
+    transcripts = asyncio.run(generate(client, items, GenerationConfig(temperature=0.0), "values"))
+    rows, _ = asyncio.run(values.score_served(transcripts))
+    s = summarize(rows, values.METRIC)["model"]
+    assert s["micro"] == rate
+    if excluded:
+        assert s["excluded_by_reason"] == {excluded: len(ITEMS)}
+    else:
+        assert s["n_scored"] == len(ITEMS)
+
+
+def test_served_letter_format_scores_the_chosen_option() -> None:
+    """A model that always picks the favoured option's text scores 1; its opposite 0 (not just bias)."""
+
+    items = values.served_items(ITEMS, "letter")
+    targets = {it.user: it.metadata["target"] for it in items}
+
+    def pick(favoured: bool):  # type: ignore[no-untyped-def]
+        def respond(req: ChatRequest) -> str:
+            target = targets[req.messages[-1].content]
+            return "AB"[target if favoured else 1 - target]
+
+        return respond
+
+    for favoured, rate in ((True, 1.0), (False, 0.0)):
+        client = LLMClient(ScriptedBackend(pick(favoured), model="served"))
+        transcripts = asyncio.run(generate(client, items, GenerationConfig(temperature=0.0), "values"))
+        rows, _ = asyncio.run(values.score_served(transcripts))
+        assert summarize(rows, values.METRIC)["model"]["micro"] == rate
 
 
 def test_cli_values_and_capability_on_local_model(tiny: tuple[Path, Path], tmp_path: Path) -> None:

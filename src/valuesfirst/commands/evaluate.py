@@ -148,6 +148,11 @@ def eval_cmd(
     ] = True,
     model_name: Annotated[str, typer.Option(help="agentic: the assistant's name in scenarios")] = "Alex",
     scratchpad: Annotated[bool, typer.Option(help="agentic: give the model a private scratchpad")] = True,
+    answer_format: Annotated[
+        str,
+        typer.Option(help="values on a served model: `tags` (<answer>A</answer>) or `letter` (the bare "
+                     "letter, for small models; the whole reply is parsed)"),
+    ] = "tags",
     cache_dir: Annotated[
         Path | None,
         typer.Option(help="completion cache (default OUT/cache: rerunning the same eval pays no call twice)"),
@@ -239,6 +244,7 @@ def eval_cmd(
         "variants": variants,
         "blackmail_definition": blackmail_definition,
         "eval_awareness": eval_awareness,
+        "answer_format": answer_format,
     }
     lists = (("actions", action), ("goals", goal), ("urgencies", urgency), ("goal_types", goal_type))
     for key, given in lists:

@@ -10,7 +10,7 @@ def _values() -> Suite:
     from valuesfirst.evals.logprob_cli import value_items
 
     def build(o: SuiteOptions) -> list:
-        return values.served_items(value_items(o.items))
+        return values.served_items(value_items(o.items), o.answer_format)
 
     return Suite("values", (values.METRIC,), build, values.score_served)
 

@@ -45,6 +45,10 @@ class SuiteOptions(BaseModel):
     template_version: the prompts/evals/<version>/ templates to use (default v1).
     spec: the spec file (YAML) the model was trained on. Spec QA grades against it (default: a summary
         of the MSM Philosophy Spec's themes); spec knowledge needs it (its questions come from it).
+    answer_format: how a served model answers the value pairs (default ``tags``: ``<answer>A</answer>``);
+        ``letter`` asks for the bare letter and parses the whole reply (``A``, ``(B)``, ``A: <text of A>``),
+        for small models that never write tags. Both are strict: a reply that is anything else, or was cut
+        off, is excluded and counted.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -66,6 +70,7 @@ class SuiteOptions(BaseModel):
     scratchpad: bool = True
     template_version: str = "v1"
     spec: Path | None = None
+    answer_format: Literal["tags", "letter"] = "tags"
 
 
 ScoreFn = Callable[
