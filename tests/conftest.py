@@ -6,6 +6,9 @@ import os
 
 # As in the CLI: passive OpenMP waiting, or torch threads thrash on a shared 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No shared stage cache across run folders (runs and CLI subprocesses inherit this): no test copies a world
+# or pre-trained base that a developer's earlier code, or another test, built. Its own tests turn it on.
+os.environ["VALUESFIRST_STAGE_CACHE"] = "off"
 
 import pytest  # noqa: E402
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -68,6 +68,45 @@ def test_unknown_dependency_and_duplicate_ids_are_rejected() -> None:
         run_jobs([Job("a", "a", add_job, lambda r: {"x": 1, "y": 1}, deps=["zzz"])], 1)
     with pytest.raises(ValueError, match="unique"):
         run_jobs([Job("a", "a", add_job, lambda r: {}), Job("a", "a", add_job, lambda r: {})], 1)
+
+
+def _found_if(existing: set[str], job_id: str) -> Callable[[dict], dict | None]:
+    """A reuse probe: job ``job_id``'s output "exists" when it is in ``existing``."""
+    return lambda kwargs: {"value": kwargs["x"] + kwargs["y"], "pid": os.getpid(), "reused": True} if (
+        job_id in existing) else None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_jobs_whose_output_exists_are_taken_in_the_parent_without_a_worker(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fully reused rerun must not spawn worker processes (two spawned workers importing torch cost
+    ~90 s on 2 cores); every result still flows downstream, and events fire for each job."""
+    import valuesfirst.scheduler as sched
+
+    def no_pool(*a: object, **k: object) -> None:
+        raise AssertionError("a worker pool was started though every job's output exists")
+
+    monkeypatch.setattr(sched, "ProcessPoolExecutor", no_pool)
+    jobs = _jobs()
+    for job in jobs:
+        job.reused = _found_if({"a", "b", "c", "d"}, job.id)
+    done: list[str] = []
+    results = run_jobs(jobs, workers, Events(on_done=lambda j, r: done.append(j.id)))
+    assert results["d"]["value"] == 133 and all(r["reused"] for r in results.values())
+    assert {r["pid"] for r in results.values()} == {os.getpid()}
+    assert sorted(done) == ["a", "b", "c", "d"] and done.index("c") < done.index("d")
+
+
+def test_a_partly_reused_grid_runs_only_the_missing_jobs_in_workers() -> None:
+    jobs = _jobs()
+    for job in jobs:
+        job.reused = _found_if({"a", "b"}, job.id)  # c and d must be built
+    results = run_jobs(jobs, 2)
+    assert results["a"].get("reused") and results["b"].get("reused")
+    assert "reused" not in results["c"] and "reused" not in results["d"]
+    assert results["d"]["value"] == 133
+    assert results["c"]["pid"] != os.getpid() and results["a"]["pid"] == os.getpid()
 
 
 _FRAGMENT = r"""

@@ -98,6 +98,38 @@ class StageStore:
         key = stage_key(spec)
         return _read_complete_manifest(self._path(spec.kind, key), key) is not None
 
+    def find(self, spec: StageSpec) -> StageResult | None:
+        """The finished stage for ``spec`` if one exists, else None; never builds anything."""
+        key = stage_key(spec)
+        final = self._path(spec.kind, key)
+        manifest = _read_complete_manifest(final, key)
+        return None if manifest is None else StageResult(path=final, manifest=manifest, reused=True, key=key)
+
+    def copy_from(self, stage: StageResult) -> StageResult:
+        """Publish a copy of a finished stage of another store (a user cache) under the same key, atomically
+        like a build; the copy's manifest is the original's, so its provenance says where it was built."""
+        final = self._path(str(stage.manifest["kind"]), stage.key)
+        self.stages_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.stages_dir / (
+            f"{_TMP_PREFIX}copy-{final.name}-{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
+        )
+        try:
+            shutil.copytree(stage.path, tmp)
+            for entry in tmp.rglob("*"):  # fsync the copy before it becomes visible under its final name
+                if entry.is_file():
+                    with open(entry, "rb") as fh:
+                        os.fsync(fh.fileno())
+            published = self._publish(tmp, final, stage.key, force=False)
+        except BaseException:
+            _remove_tree(tmp)
+            raise
+        if not published:
+            _remove_tree(tmp)
+        manifest = _read_complete_manifest(final, stage.key)
+        if manifest is None:  # pragma: no cover - the copy was published, so it has the manifest
+            raise RuntimeError(f"{final}: copied stage has no complete manifest")
+        return StageResult(path=final, manifest=manifest, reused=True, key=stage.key)
+
     def clean_stale(self) -> list[Path]:
         """Remove temp folders left by builds on this host whose process is dead; return what was removed."""
         if not self.stages_dir.is_dir():

@@ -30,6 +30,7 @@ def _run_experiment(
     preview: bool = False,
     overrides: list[str] | None = None,
     variants: list[str] | None = None,
+    shared_cache: bool = True,
 ) -> dict | None:
     from valuesfirst.experiment.config import load_experiment
     from valuesfirst.experiment.preflight import preflight
@@ -60,9 +61,9 @@ def _run_experiment(
         return None
     # The runner pulls in torch (seconds): imported only once the input is known good.
     from valuesfirst.experiment.data_stages import GenerationIncomplete
-    from valuesfirst.experiment.runner import Runner
+    from valuesfirst.experiment.runner import Runner, shared_stage_cache
 
-    runner = Runner(exp, run_dir, console)
+    runner = Runner(exp, run_dir, console, shared_cache=shared_stage_cache() if shared_cache else None)
     try:
         results = runner.run()
     except KeyboardInterrupt:
@@ -156,6 +157,16 @@ def _print_results(results: dict, run_dir: Path) -> None:
     console.print(f"report: {run_dir / 'report.html'}  ({results['duration_s']:.0f} s)")
 
 
+# One option for `run` and `demo`: a second run folder gets the minutes of pre-training for free.
+SharedCache = Annotated[
+    bool,
+    typer.Option(
+        help="copy the world and its pre-trained base from the user's stage cache ($VALUESFIRST_STAGE_CACHE, "
+        "default ~/.cache/valuesfirst/stages) when another run built them; add them there after a build"
+    ),
+]
+
+
 def run(
     config: Annotated[Path, typer.Argument(help="experiment config (YAML)")],
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<name>)")] = None,
@@ -175,9 +186,12 @@ def run(
     variant: Annotated[
         list[str] | None, typer.Option(help="apply a named `variants:` section of the config (repeatable)")
     ] = None,
+    shared_cache: SharedCache = True,
 ) -> None:
     """Run an experiment: every stage not already finished with the same inputs, then the report."""
-    _run_experiment(config, out, quick, preview=preview, overrides=set_, variants=variant)
+    _run_experiment(
+        config, out, quick, preview=preview, overrides=set_, variants=variant, shared_cache=shared_cache
+    )
 
 
 def demo(
@@ -204,9 +218,12 @@ def demo(
             help="exit 1 unless this claim id holds (repeatable), e.g. identical_aft_different_values"
         ),
     ] = None,
+    shared_cache: SharedCache = True,
 ) -> None:
     """The cheese experiment offline: the embedded world (15-30 min on 2 cores) or, with --real, SmolLM2."""
-    results = _run_experiment(demo_config_path(real), out, quick, require_claim, variants=variant)
+    results = _run_experiment(
+        demo_config_path(real), out, quick, require_claim, variants=variant, shared_cache=shared_cache
+    )
     assert results is not None
     for cid in require_claim or []:
         match = [c for c in results["claims"] if c["id"] == cid]

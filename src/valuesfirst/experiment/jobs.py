@@ -112,6 +112,27 @@ def _accelerator(recipe: Recipe) -> Any:
     )
 
 
+def _train_job_spec(
+    kind: str, cfg: Recipe, src: ModelSource, seed: int, label: str, model_stage: str, data_stage: str,
+    replay_stage: str | None,
+) -> StageSpec:  # fmt: skip
+    inputs = {"model": Path(model_stage), "data": Path(data_stage)}
+    if replay_stage is not None:
+        inputs["replay"] = Path(replay_stage)
+    return train_spec(kind, cfg, src, seed, label, inputs)
+
+
+def train_reused(kwargs: dict[str, Any]) -> dict | None:
+    """The result ``train_job(**kwargs)`` would return if its stage is already finished, else None: the
+    scheduler asks this in the parent first, so a rerun whose stages all exist starts no worker at all."""
+    spec = _train_job_spec(
+        kwargs["kind"], Recipe.model_validate(kwargs["recipe"]), ModelSource.model_validate(kwargs["source"]),
+        kwargs["seed"], kwargs["label"], kwargs["model_stage"], kwargs["data_stage"], kwargs["replay_stage"],
+    )  # fmt: skip
+    found = StageStore(Path(kwargs["run_dir"])).find(spec)
+    return None if found is None else stage_summary(found, kwargs["kind"], kwargs["label"])
+
+
 def train_job(
     run_dir: str,
     kind: str,
@@ -129,10 +150,7 @@ def train_job(
     cfg = Recipe.model_validate(recipe)
     src = ModelSource.model_validate(source)
     model_p, data_p = Path(model_stage), Path(data_stage)
-    inputs = {"model": model_p, "data": data_p}
-    if replay_stage is not None:
-        inputs["replay"] = Path(replay_stage)
-    spec = train_spec(kind, cfg, src, seed, label, inputs)
+    spec = _train_job_spec(kind, cfg, src, seed, label, model_stage, data_stage, replay_stage)
     store = StageStore(Path(run_dir))
     final = store.path_for(spec)
     work = Path(run_dir) / "work" / final.name
@@ -184,6 +202,31 @@ def train_job(
     return stage_summary(result, kind, label)
 
 
+def _eval_job_spec(
+    model_stage: str, src: ModelSource, suite: dict, items: str | None, label: str, spec_file: str | None
+) -> tuple[StageSpec, Any]:
+    from valuesfirst.experiment.evals import EvalConfig
+
+    suite_cfg = EvalConfig.model_validate({"suites": [suite]}).suites[0]
+    inputs = {"model": Path(model_stage)} | ({"items": Path(items)} if items is not None else {})
+    if spec_file is not None:
+        inputs["spec"] = Path(spec_file)
+    spec = StageSpec(
+        "eval", {"suite": suite_cfg.model_dump(mode="json"), "model": source_key(src)}, inputs, label=label
+    )
+    return spec, suite_cfg
+
+
+def eval_reused(kwargs: dict[str, Any]) -> dict | None:
+    """Like :func:`train_reused`, for :func:`eval_job`."""
+    src = ModelSource.model_validate(kwargs["source"])
+    spec, _ = _eval_job_spec(
+        kwargs["model_stage"], src, kwargs["suite"], kwargs["items"], kwargs["label"], kwargs.get("spec_file")
+    )
+    found = StageStore(Path(kwargs["run_dir"])).find(spec)
+    return None if found is None else stage_summary(found, "eval", kwargs["label"])
+
+
 def eval_job(
     run_dir: str,
     model_stage: str,
@@ -197,17 +240,9 @@ def eval_job(
 ) -> dict:
     """Evaluate the model of ``model_stage`` on one suite (see experiment/evals.py); ``spec_file``: the spec
     a suite grades against; ``threads``: torch CPU threads (default: torch's choice)."""
-    from valuesfirst.experiment.evals import EvalConfig
-
     src = ModelSource.model_validate(source)
-    suite_cfg = EvalConfig.model_validate({"suites": [suite]}).suites[0]
+    spec, suite_cfg = _eval_job_spec(model_stage, src, suite, items, label, spec_file)
     model_p = Path(model_stage)
-    inputs = {"model": model_p} | ({"items": Path(items)} if items is not None else {})
-    if spec_file is not None:
-        inputs["spec"] = Path(spec_file)
-    spec = StageSpec(
-        "eval", {"suite": suite_cfg.model_dump(mode="json"), "model": source_key(src)}, inputs, label=label
-    )
     cache = Path(run_dir) / "work" / "llm-cache"
 
     def build(out: Path) -> dict:

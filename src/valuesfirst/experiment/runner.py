@@ -15,6 +15,7 @@ Every input error is found by the preflight (experiment/preflight.py) before any
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -25,10 +26,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from valuesfirst.artifacts import StageResult, StageSpec, StageStore
+from valuesfirst.artifacts import StageResult, StageSpec, StageStore, verify_stage
 from valuesfirst.experiment.config import WORLD, LoadedExperiment
 from valuesfirst.experiment.evals import ForcedChoiceEval
-from valuesfirst.experiment.jobs import eval_job, stage_summary, train_job
+from valuesfirst.experiment.jobs import eval_job, eval_reused, stage_summary, train_job, train_reused
 from valuesfirst.experiment.results import build_results
 from valuesfirst.jsonl import read_jsonl, write_json
 from valuesfirst.provenance import provenance
@@ -36,14 +37,38 @@ from valuesfirst.report import write_report
 from valuesfirst.scheduler import Events, Job, run_jobs
 
 
+def shared_stage_cache() -> Path | None:
+    """The user's stage cache shared by run folders: ``$VALUESFIRST_STAGE_CACHE``, default
+    ``$VALUESFIRST_CACHE/stages`` (``~/.cache/valuesfirst/stages``); ``off`` (or ``0``): none. The test
+    suite turns it off, so no test reads a stage that a developer's earlier code or another test built."""
+    from valuesfirst.models.named import cache_root
+
+    env = os.environ.get("VALUESFIRST_STAGE_CACHE", "").strip()
+    if env.lower() in ("off", "0", "none", "false"):
+        return None
+    return Path(env).expanduser() if env else cache_root() / "stages"
+
+
 class Runner:
     """Executes one loaded experiment into ``run_dir`` with a progress display."""
 
-    def __init__(self, exp: LoadedExperiment, run_dir: Path, console: Console | None = None):
+    def __init__(
+        self,
+        exp: LoadedExperiment,
+        run_dir: Path,
+        console: Console | None = None,
+        shared_cache: Path | None = None,
+    ):
+        """``shared_cache``: a folder of stages shared by every run folder of this user (the command passes
+        ``$VALUESFIRST_CACHE/stages``; None: off). The world and its pre-trained base (minutes of CPU, the
+        same for every experiment on one world config) are copied from it instead of rebuilt, and added to
+        it after a build. Keys are the run folder's keys, so a cached stage is exactly the one a build
+        would produce."""
         self.exp = exp
         self.cfg = exp.config
         self.run_dir = Path(run_dir)
         self.store = StageStore(self.run_dir)
+        self.shared = StageStore(shared_cache) if shared_cache is not None else None
         self.console = console or Console()
         self.stage_log: list[dict] = []
         self.progress: Progress | None = None
@@ -79,12 +104,44 @@ class Runner:
     def _log(self, line: str) -> None:
         self.console.log(escape(line))
 
-    def _run_here(self, spec: StageSpec, build: Callable[[Path], dict | None], total: int = 1) -> StageResult:
+    def _run_here(
+        self, spec: StageSpec, build: Callable[[Path], dict | None], total: int = 1, shared: bool = False
+    ) -> StageResult:
+        """Build ``spec`` here (or reuse it); ``shared``: through the user's shared cache as well."""
         label = spec.label or spec.kind
         self._started(label, total)
-        result = self.store.run(spec, build)
+        result = self._from_shared(spec) if shared else None
+        if result is None:
+            result = self.store.run(spec, build)
+            if shared and self.shared is not None:
+                self._to_shared(result)
         self._finished(label, stage_summary(result, spec.kind, label))
         return result
+
+    def _from_shared(self, spec: StageSpec) -> StageResult | None:
+        """The shared cache's copy of ``spec`` moved into this run folder, when there is a sound one."""
+        if self.shared is None or self.store.find(spec) is not None:
+            return None  # no cache, or the run folder has it already: store.run reuses it
+        cached = self.shared.find(spec)
+        if cached is None:
+            return None
+        problems = verify_stage(cached.path)
+        if problems:  # an edited or damaged cache entry is never trusted: build instead, and say why
+            why = problems[0].message
+            self._log(f"{spec.label}: shared copy {cached.path} fails verification ({why}); rebuilding")
+            return None
+        copied = self.store.copy_from(cached)
+        self._log(f"{spec.label}: copied from the shared cache {cached.path}")
+        return copied
+
+    def _to_shared(self, result: StageResult) -> None:
+        """Add a stage built here to the shared cache; a cache that cannot be written never fails the run."""
+        assert self.shared is not None  # noqa: S101 - the caller checked
+        try:
+            if not (self.shared.stages_dir / result.path.name).exists():
+                self.shared.copy_from(result)
+        except OSError as e:
+            self._log(f"could not add {result.path.name} to the shared cache {self.shared.root}: {e}")
 
     def _work(self, spec: StageSpec) -> Path:
         """A stable folder for a stage's resumable work (generation levels, caches), kept across kills."""
@@ -101,7 +158,9 @@ class Runner:
         )
         from valuesfirst.world import build as wb
 
-        return self._run_here(spec, lambda out: wb.build_world_stage(cfg.world, ev.value, ev.contrast, out))
+        return self._run_here(
+            spec, lambda out: wb.build_world_stage(cfg.world, ev.value, ev.contrast, out), shared=True
+        )
 
     def pretrain_stage(self, world: StageResult) -> StageResult:
         from valuesfirst.train.pretrain import pretrain
@@ -127,7 +186,7 @@ class Runner:
             return info
 
         spec = StageSpec("pretrain", cfg.model_dump(), {"world": world.path}, seed=cfg.seed, label="pretrain")
-        return self._run_here(spec, build, total=cfg.max_steps + cfg.anneal_steps)
+        return self._run_here(spec, build, total=cfg.max_steps + cfg.anneal_steps, shared=True)
 
     def model_stage(self) -> StageResult:
         """A real base model as a stage: its reference (and a local folder's content) enters every key."""
@@ -287,6 +346,7 @@ class Runner:
                             functools.partial(_with_model, kwargs, parent, str(base.path)),
                             deps=[parent] if parent else [],
                             total_steps=self.cfg.stages[kind].steps or 1,
+                            reused=train_reused,
                         )
                     parent = job_id
                 assert parent is not None
@@ -307,6 +367,7 @@ class Runner:
                         eval_job,
                         functools.partial(_with_model, kwargs, parent, str(base.path)),
                         deps=[parent],
+                        reused=eval_reused,
                     )
                     evals[(name, cond.name, seed)] = eval_id
         return list(jobs.values()), evals
