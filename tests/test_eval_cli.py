@@ -121,3 +121,38 @@ def test_eval_data_generators(tmp_path: Path) -> None:
     assert (
         runner.invoke(app, ["eval-data", "nope", "--out", str(tmp_path / "n.jsonl")], env=ENV).exit_code == 2
     )
+
+
+def test_set_overrides_reach_the_eval_and_bad_ones_name_the_field(tmp_path: Path) -> None:
+    """`eval --set SECTION.FIELD=VALUE` reaches settings the flags do not (the served values suite's
+    answer format), applies after the flags, is recorded in eval.json, and a wrong key is an exit-2 error
+    naming it before any call is made."""
+    with LoopbackLLM(lambda call: "A") as server:
+        out = tmp_path / "served"
+        res = _eval(["values", "--model", "vllm:m", "--base-url", server.openai_base_url, "--out", str(out),
+                     "--max-tokens", "64", "--set", "options.answer_format=letter",
+                     "--set", "generation.max_tokens=16"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert server.requests and all(c.body["max_tokens"] == 16 for c in server.requests)
+        assert all("Which one? Answer A or B." in c.last_user for c in server.requests)
+        record = json.loads((out / "eval.json").read_text())
+        assert record["options"]["answer_format"] == "letter" and record["generation"]["max_tokens"] == 16
+        n_calls = len(server.requests)
+        bad = [
+            (["--set", "options.answer_fromat=letter"], "--set options.answer_fromat"),
+            (["--set", "options.answer_format=morse"], "--set options.answer_format"),
+            (["--set", "sampling.temperature=0"], "not a settings section"),
+            (["--set", "generation=3"], "not a settings section"),
+            (["--set", "logprob.normalize=sum"], "has no ['logprob'] settings"),
+        ]
+        for extra, message in bad:
+            res = _eval(["values", "--model", "vllm:m", "--base-url", server.openai_base_url,
+                         "--out", str(tmp_path / "bad"), *extra])  # fmt: skip
+            assert res.exit_code == 2 and message in res.output, (extra, res.output)
+        assert len(server.requests) == n_calls  # no bad eval made a call
+    # a local log-prob eval has its own section, and refuses the served ones rather than ignoring them
+    local = ["values", "--model", str(tmp_path), "--out", str(tmp_path / "lp")]
+    res = _eval([*local, "--set", "options.spec=x"])
+    assert res.exit_code == 2 and "has no ['options'] settings" in res.output, res.output
+    res = _eval([*local, "--set", "logprob.normalize=max"])
+    assert res.exit_code == 2 and "--set logprob.normalize" in res.output, res.output

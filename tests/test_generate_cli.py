@@ -38,6 +38,19 @@ def test_preview_makes_zero_calls(tmp_path: Path) -> None:
     assert not (tmp_path / "midtrain" / "cache").exists()
 
 
+def test_the_banner_is_a_short_summary_not_the_config_json(tmp_path: Path) -> None:
+    """The resolved config (~60 fields) goes to OUT/manifest.json; the terminal gets a few lines that
+    still show the numbers worth checking before paying for calls."""
+    for cmd in ("midtrain", "aft"):
+        res = invoke(*generate_args(cmd, tmp_path / cmd, "fake:"), "--preview")
+        assert res.exit_code == 0, res.output
+        banner = res.output.split("Projected generation")[0].strip().splitlines()
+        assert len(banner) <= 12, banner
+        assert "{" not in res.output.split("Projected generation")[0]  # no JSON
+        assert any(line.strip().startswith("sampling: ") and "T1.0/" in line for line in banner), banner
+        assert "manifest.json" in banner[-1]
+
+
 def test_preview_counts_follow_config(tmp_path: Path) -> None:
     res = invoke(*generate_args("midtrain", tmp_path), "--preview", *SMALL)
     assert res.exit_code == 0

@@ -105,6 +105,25 @@ def test_config_errors_name_field_and_line(tmp_path: Path, setup: dict[str, Path
     assert result.exit_code == 2 and "ordering 'values_first' needs data for ['aft', 'msm']" in result.output
 
 
+def test_a_reporter_not_installed_is_named_at_load(tmp_path: Path, setup: dict[str, Path]) -> None:
+    """`report_to: wandb` (or tensorboard) without its package: exit 2 naming the line, before any model
+    is loaded, not an ImportError after it."""
+    import importlib.util
+
+    missing = [p for p in ("wandb", "tensorboard") if importlib.util.find_spec(p) is None]
+    if not missing:
+        pytest.skip("both reporters are installed here")
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        f"model:\n  path: {setup['model']}\ndata: {{msm: [{setup['msm']}]}}\nordering: msm_only\n"
+        f"report_to: {missing[0]}\n"
+    )
+    result = CliRunner().invoke(app, ["train", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "train.yaml:5" in result.output and f"pip install {missing[0]}" in result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_runs_and_reports_a_missing_model(tmp_path: Path, setup: dict[str, Path]) -> None:
     path = tmp_path / "train.yaml"
     path.write_text(f"model: {{path: /no/such/dir}}\ndata: {{msm: [{setup['msm']}]}}\nordering: msm_only\n")

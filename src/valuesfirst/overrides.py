@@ -1,4 +1,4 @@
-"""``--set KEY=VALUE`` overrides of a config file, shared by ``run`` and ``train``.
+"""``--set KEY=VALUE`` overrides of a config, shared by ``run``, ``train`` and ``eval``.
 
 Values are read as YAML (``seeds=[0, 1]``, ``recipe.lr=2e-4``), merged over the loaded config, and the
 result validated again, so a typo in a key is an unknown-field error naming ``--set KEY``.
@@ -57,14 +57,29 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(config: M, overrides: dict[str, Any]) -> M:
-    """``config`` with ``overrides`` merged in and validated; errors name ``--set FIELD``."""
+def apply_overrides(config: M, overrides: dict[str, Any], prefix: str = "") -> M:
+    """``config`` with ``overrides`` merged in and validated; errors name ``--set PREFIX.FIELD``
+    (``prefix``: where ``config`` sits among the command's settings, e.g. ``options`` for ``eval``)."""
     if not overrides:
         return config
     try:
         return type(config).model_validate(deep_merge(config.model_dump(mode="json"), overrides))
     except ValidationError as exc:
+        lead = f"--set {prefix}." if prefix else "--set "
         raise InputError(
-            [Problem(None, None, "--set " + ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+            [Problem(None, None, lead + ".".join(str(x) for x in e["loc"]), str(e["msg"]))
              for e in exc.errors(include_url=False)]
         ) from exc  # fmt: skip
+
+
+def split_sections(overrides: dict[str, Any], sections: list[str]) -> dict[str, dict[str, Any]]:
+    """``overrides`` by top-level section (``eval --set options.limit=60``), each a mapping; an unknown
+    section or a bare value names the sections there are."""
+    problems = [
+        Problem(None, None, f"--set {k}", f"not a settings section; the sections are {sections}")
+        for k, v in overrides.items()
+        if k not in sections or not isinstance(v, dict)
+    ]
+    if problems:
+        raise InputError(problems)
+    return {name: dict(overrides.get(name, {})) for name in sections}

@@ -188,13 +188,27 @@ def eval_cmd(
     prefix_cache: Annotated[
         bool, typer.Option(help="values on a local model: score both options on the prompt's KV cache")
     ] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="override a setting the flags do not reach, by section: options.* (the suite's options), "
+            "generation.*, judge.*, judge2.*, logprob.* (local values/capability), e.g. --set "
+            "options.answer_format=letter (repeatable; applied after the flags)",
+        ),
+    ] = None,
 ) -> None:
     """Run an eval suite: transcripts first (OUT/transcripts.jsonl), scores second."""
     from valuesfirst.commands.eval_out import claim_out
+    from valuesfirst.overrides import apply_overrides, parse_overrides, split_sections
     from valuesfirst.provenance import redact
 
     if model is None and not rescore:  # before anything is printed or imported
         fail("--model is required (or pass --rescore to score an existing run)")
+    try:
+        sets = split_sections(parse_overrides(set_ or []), list(SET_SECTIONS))
+    except InputError as e:
+        fail(e)
     if out is None:
         out = default_out(suite, condition, seed)
     _LIMITS.clear()
@@ -221,6 +235,8 @@ def eval_cmd(
             fc = ForcedChoiceConfig.model_validate(
                 {"normalize": normalize, "batch_size": batch_size, "prefix_cache": prefix_cache}
             )
+            fc = apply_overrides(fc, sets["logprob"], "logprob")
+            _only_sections(sets, "logprob", "a local log-prob eval")
             settings = {
                 "suite": suite, "model": model, "items": items, "condition": condition, "seed": seed,
                 **fc.model_dump(),
@@ -251,13 +267,19 @@ def eval_cmd(
         if given:
             opts[key] = given
     try:
-        options = SuiteOptions.model_validate(opts)
+        _only_sections(sets, "options generation judge judge2", f"the {suite!r} suite")
+        options = apply_overrides(SuiteOptions.model_validate(opts), sets["options"], "options")
         n_samples = samples if samples is not None else s.default_samples
         gen = GenerationConfig(samples=n_samples, temperature=temperature, max_tokens=max_tokens)
+        gen = apply_overrides(gen, sets["generation"], "generation")
         jc = JudgeConfig(max_tokens=judge_max_tokens, deadline_s=judge_deadline)
         jc2 = JudgeConfig(
             max_tokens=judge2_max_tokens or judge_max_tokens, deadline_s=judge2_deadline or judge_deadline
         )
+        jc = apply_overrides(jc, sets["judge"], "judge")
+        jc2 = apply_overrides(jc2, sets["judge2"], "judge2")
+    except InputError as e:
+        fail(e)
     except Exception as e:  # pydantic ValidationError: name the field
         fail(e)
     run_info = {
@@ -313,6 +335,17 @@ def eval_cmd(
         fail(e)
     _print_summary(summary)
     console.print(f"written: {out / 'transcripts.jsonl'}, {out / 'scores.jsonl'}, {out / 'summary.json'}")
+
+
+# `eval --set SECTION.FIELD=VALUE`: the settings objects an eval builds from its flags.
+SET_SECTIONS = ("options", "generation", "judge", "judge2", "logprob")
+
+
+def _only_sections(sets: dict[str, dict], allowed: str, what: str) -> None:
+    """Refuse a --set section this kind of eval does not use (it would be ignored silently otherwise)."""
+    unused = [k for k, v in sets.items() if v and k not in allowed.split()]
+    if unused:
+        raise InputError.single(f"{what} has no {unused} settings; it uses {allowed.split()}", field="--set")
 
 
 def default_out(suite: str, condition: str | None, seed: int | None) -> Path:

@@ -11,7 +11,6 @@ short run resumes: usable answers come from the cache and only failed or unusabl
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,16 +135,36 @@ def _backend(uri: str, base_url: str | None, key_env: str | None, trust_remote_c
 
 
 def _print_config(title: str, config: Any, extra: dict[str, Any]) -> None:
-    from rich.syntax import Syntax
-
+    """A few lines of what this generation will do; the full resolved config is in OUT/manifest.json
+    (with the counts and hashes of what was made), never dumped to the terminal."""
     from valuesfirst.provenance import redact, redact_text
 
     console.rule(f"[bold]{title}")
     for key, value in extra.items():
-        console.print(f"{key}: {redact_text(str(value))}", highlight=False)
-    console.print("resolved config:")
-    shown = redact(config.model_dump(mode="json"))
-    console.print(Syntax(json.dumps(shown, indent=1), "json", word_wrap=True))
+        if value is not None:
+            console.print(f"  {key}: {redact_text(str(value))}", highlight=False)
+    for line in config_summary(redact(config.model_dump(mode="json"))):
+        console.print(f"  {line}", markup=False, highlight=False)
+    if "out" in extra:
+        console.print(f"  (full resolved config: {Path(extra['out']) / 'manifest.json'})", highlight=False)
+
+
+def config_summary(cfg: dict[str, Any]) -> list[str]:
+    """The resolved config in a few lines: scalar settings on one line, each nested section on its own,
+    sampling as `level T/max_tokens` (the numbers people check before paying for calls)."""
+    scalars = {k: v for k, v in cfg.items() if not isinstance(v, (dict, list)) and v is not None}
+    lines = ["settings: " + ", ".join(f"{k}={v}" for k, v in scalars.items())]
+    for key, value in cfg.items():
+        if key == "sampling" and isinstance(value, dict):
+            levels = [f"{lvl} T{s['temperature']}/{s['max_tokens']}" for lvl, s in value.items()]
+            lines.append("sampling: " + ", ".join(levels))
+        elif isinstance(value, dict):
+            shown = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
+            lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        elif isinstance(value, list):
+            more = ", …" if len(value) > 4 else ""
+            lines.append(f"{key}: {len(value)} ({', '.join(map(str, value[:4]))}{more})")
+    return lines
 
 
 def _run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from valuesfirst.models.tiny_config import TinyModelConfig
 from valuesfirst.train.recipe import Recipe
@@ -101,8 +101,20 @@ class TrainConfig(_Strict):
     resume: bool = Field(True, description="resume from the last checkpoint in output_dir if one exists")
     log_every: int = Field(10, ge=1, description="log loss, lr, tokens/s, MFU every N steps (default 10)")
     report_to: Literal["auto", "tensorboard", "wandb", "none"] = Field(
-        "auto", description="auto: TensorBoard when installed; a metrics.jsonl is always written"
+        "auto",
+        description="where step metrics go besides OUT/metrics.jsonl (always written): auto = TensorBoard "
+        "(OUT/tensorboard) when the tensorboard package is installed; tensorboard / wandb require theirs",
     )
+
+    @field_validator("report_to")
+    @classmethod
+    def _reporter_installed(cls, value: str) -> str:
+        """Named at load time, not after the model is loaded: `report_to: wandb` without wandb."""
+        import importlib.util
+
+        if value in ("tensorboard", "wandb") and importlib.util.find_spec(value) is None:
+            raise ValueError(f"{value} needs the {value} package: pip install {value} (or report_to: auto)")
+        return value
 
     @model_validator(mode="after")
     def _data_for_stages(self) -> TrainConfig:
