@@ -213,6 +213,17 @@ def test_quick_runs_are_labelled_smoke_runs() -> None:
     assert "SMOKE" not in summary_text({**results, "quick": False})
 
 
+def test_a_rerun_says_its_stages_were_built_before() -> None:
+    """A fully reused rerun takes seconds: the summary must not read as if the experiment took seconds."""
+    from valuesfirst.report.tables import summary_text
+
+    results = make_results()
+    assert "The run took 12 min 34 s (1 of 2 stages reused from an earlier run, where building them took " \
+        "0.2 s of compute)." in summary_text(results)
+    results["stages"] = [{**s, "reused": False} for s in results["stages"]]
+    assert "The run took 12 min 34 s." in summary_text(results)
+
+
 def _symbols_outside_basic_fonts(text: str) -> set[str]:
     """Dingbats, emoji and other pictographs: the glyphs a headless server renders as empty boxes."""
     return {ch for ch in text if 0x2600 <= ord(ch) <= 0x27BF or ord(ch) >= 0x1F000 or ord(ch) == 0xFE0F}

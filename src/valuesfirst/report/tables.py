@@ -81,6 +81,19 @@ def _f(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if _is_number(x) else "—"
 
 
+def _reuse_note(results: dict[str, Any]) -> str:
+    """A rerun takes seconds because its stages were built before: say so beside the wall time."""
+    stages = results.get("stages") or []
+    reused = [s for s in stages if s.get("reused")]
+    if not reused:
+        return ""
+    built = sum(s["duration_s"] for s in reused if _is_number(s.get("duration_s")))
+    return (
+        f" ({len(reused)} of {len(stages)} stages reused from an earlier run, where building them took "
+        f"{_fmt_duration(built)} of compute)"
+    )
+
+
 def _fmt_duration(seconds: Any) -> str:
     if not _is_number(seconds):
         return "—"
@@ -235,7 +248,7 @@ def summary_text(results: Mapping[str, Any]) -> str:
     pairs_txt = "/".join(str(p) for p in pairs)
     parts.append(f"{len(conds)} conditions, {seeds_txt} seeds and {pairs_txt} evaluation pairs each.")
     if _is_number(results.get("duration_s")):
-        parts.append(f"The run took {_fmt_duration(results['duration_s'])}.")
+        parts.append(f"The run took {_fmt_duration(results['duration_s'])}{_reuse_note(results)}.")
     failed = [name for name, g in (results.get("gates") or {}).items() if g.get("passed") is not True]
     if failed:
         # A failed pre-training gate means the model may lack the mechanism the experiment probes;
