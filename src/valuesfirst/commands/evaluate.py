@@ -110,7 +110,13 @@ def eval_cmd(
         str | None, typer.Option(help="second judge; agreement reported as Cohen's kappa")
     ] = None,
     attacker: Annotated[str | None, typer.Option(help="attacker backend URI (pressure suite)")] = None,
-    base_url: Annotated[str | None, typer.Option(help="endpoint of the model under test")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="endpoint of the model under test: one URL, a comma-separated list, or @FILE of URLs "
+            "(one a line); several endpoints of one model share the calls"
+        ),
+    ] = None,
     judge_base_url: Annotated[
         str | None, typer.Option(help="endpoint of the judges and attacker")
     ] = None,

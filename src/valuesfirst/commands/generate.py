@@ -34,7 +34,14 @@ BackendOpt = Annotated[
 OutOpt = Annotated[Path, typer.Option("--out", help="output folder (reused to resume)")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="generation config (YAML)")]
 PreviewOpt = Annotated[bool, typer.Option("--preview", help="print projected calls/tokens/cost; no call")]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="server URL of the generator: one URL, a comma-separated list, or @FILE of URLs (one a "
+        "line); several endpoints of one model share the calls",
+    ),
+]
 KeyEnvOpt = Annotated[str | None, typer.Option("--api-key-env", help="env var holding the API key")]
 ConcOpt = Annotated[int, typer.Option("--concurrency", min=1, help="requests in flight")]
 VariantOpt = Annotated[

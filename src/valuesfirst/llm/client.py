@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -94,6 +95,21 @@ class ClientConfig(BaseModel):
     batch_poll_s: float = Field(30.0, ge=0.0)
 
 
+@dataclasses.dataclass
+class _BackendUsage(Usage):
+    """Usage whose summary also carries what the backend reports about itself (a
+    :class:`~valuesfirst.llm.endpoints.MultiEndpointBackend`: per-endpoint counts and redacted URLs).
+    Without a report the summary is exactly :meth:`Usage.to_json`'s."""
+
+    report: Callable[[], dict[str, Any]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if self.report is not None:
+            out.update(self.report())
+        return out
+
+
 class _Deadline(Exception):
     """The call's deadline cut an attempt short."""
 
@@ -105,7 +121,10 @@ class LLMClient:
         self.cache = DiskCache(self.config.cache_dir) if self.config.cache_dir else None
         pricing = self.config.pricing or pricing_for(backend.model)
         source = None if pricing is None else "config" if self.config.pricing else f"built-in {PRICES_AS_OF}"
-        self.usage = Usage(model=backend.model, pricing=pricing, pricing_source=source)
+        report = getattr(backend, "usage_report", None)
+        self.usage: Usage = _BackendUsage(
+            model=backend.model, pricing=pricing, pricing_source=source, report=report
+        )
         self._sem: asyncio.Semaphore | None = None
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
         cfg = self.config
