@@ -81,7 +81,7 @@ def _f(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if _is_number(x) else "—"
 
 
-def _reuse_note(results: dict[str, Any]) -> str:
+def _reuse_note(results: Mapping[str, Any]) -> str:
     """A rerun takes seconds because its stages were built before: say so beside the wall time."""
     stages = results.get("stages") or []
     reused = [s for s in stages if s.get("reused")]
