@@ -220,7 +220,7 @@ def demo(
     ] = None,
     shared_cache: SharedCache = True,
 ) -> None:
-    """The cheese experiment offline: the embedded world (15-30 min on 2 cores) or, with --real, SmolLM2."""
+    """The cheese experiment offline: the embedded world (11-28 min on 2 cores) or, with --real, SmolLM2."""
     results = _run_experiment(
         demo_config_path(real), out, quick, require_claim, variants=variant, shared_cache=shared_cache
     )
