@@ -285,6 +285,18 @@ def test_stage_folders_match_results_and_are_deduplicated(
     shared = folder["msm:A seed=0"]
     assert md.count(f"| 0 | msm:A | [{shared}]({shared}) |") == 2  # MSM(A) only and MSM(A)→AFT
     assert f"| MSM(A)→AFT | 1 | aft | [{folder['msm:A→aft seed=1']}](" in md
+    # results.json carries the same mapping, written by the runner: every condition, seed and step once,
+    # each pointing at a published stage, and the eval of each (condition, seed) at its eval stage.
+    index = res["stage_index"]
+    assert {r["folder"] for r in index} <= {f"stages/{name}" for name in logged}
+    for cond in quick_cfg.conditions:
+        rows = [r for r in index if r["condition"] == cond.name]
+        seeds = quick_cfg.seeds if cond.steps else [None]
+        steps = cond.steps or ["base model"]
+        assert len(rows) == len(seeds) * (len(steps) + len(quick_cfg.eval.names())), cond.name
+        assert all(r["folder"].startswith("stages/eval-") for r in rows if r["step"].startswith("eval "))
+    assert {r["folder"] for r in index if r["condition"] == "msm_a" and r["step"] == "msm:A"} == {
+        r["folder"] for r in index if r["condition"] == "msm_a_aft" and r["step"] == "msm:A"}
 
 
 def test_every_stage_manifest_is_complete_with_provenance(

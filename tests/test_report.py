@@ -283,6 +283,22 @@ def indexed_results() -> dict[str, Any]:
     return results
 
 
+def test_the_runners_stage_index_is_used_when_present() -> None:
+    """results.json from a current run carries the mapping itself; the labels are not parsed then."""
+    from valuesfirst.report.tables import stage_index_rows
+
+    results = indexed_results()
+    results["stage_index"] = [
+        {"condition": "base", "seed": None, "step": "base model", "folder": "stages/pretrain-x"},
+        {"condition": "msm_a_aft", "seed": 1, "step": "aft", "folder": "stages/aft-y"},
+        {"condition": "gone", "seed": 0, "step": "aft", "folder": "stages/aft-z"},  # not a condition: skipped
+    ]
+    assert stage_index_rows(results) == [
+        ["Base model", "—", "base model", "stages/pretrain-x"],
+        ["MSM (spec A) → AFT", "1", "aft", "stages/aft-y"],
+    ]
+
+
 def test_stage_index_maps_condition_and_seed_to_folders(tmp_path: Path) -> None:
     from valuesfirst.report.tables import stage_index_rows
 

@@ -30,7 +30,7 @@ from valuesfirst.artifacts import StageResult, StageSpec, StageStore, verify_sta
 from valuesfirst.experiment.config import WORLD, LoadedExperiment
 from valuesfirst.experiment.evals import ForcedChoiceEval
 from valuesfirst.experiment.jobs import eval_job, eval_reused, stage_summary, train_job, train_reused
-from valuesfirst.experiment.results import build_results
+from valuesfirst.experiment.results import Runs, build_results
 from valuesfirst.jsonl import read_jsonl, write_json
 from valuesfirst.provenance import provenance
 from valuesfirst.report import write_report
@@ -71,6 +71,7 @@ class Runner:
         self.shared = StageStore(shared_cache) if shared_cache is not None else None
         self.console = console or Console()
         self.stage_log: list[dict] = []
+        self.index: list[dict] = []
         self.progress: Progress | None = None
         self._overall: TaskID | None = None
         self._tasks: dict[str, TaskID] = {}
@@ -96,9 +97,7 @@ class Runner:
         status = "reused" if info["reused"] else f"ran in {info.get('duration_s') or 0:.1f}s"
         self.console.log(escape(f"{label}: {status} -> {Path(info['path']).name}"))
         entry = {k: info.get(k) for k in ("kind", "label", "key", "reused", "duration_s")}
-        # The folder beside its human-readable label: the report's stage index maps condition/seed to it.
-        folder, run_dir = Path(info["path"]).resolve(), self.run_dir.resolve()
-        entry["folder"] = str(folder.relative_to(run_dir) if folder.is_relative_to(run_dir) else folder)
+        entry["folder"] = self._folder(info["path"])
         self.stage_log.append(entry)
 
     def _log(self, line: str) -> None:
@@ -435,9 +434,36 @@ class Runner:
                 for name in cfg.eval.names():
                     path = done[evals[(name, cond.name, seed)]]["path"] if cond.steps else base_evals[name]
                     runs[name][(cond.name, seed)] = Path(path)
+        self.index = self.stage_index(base, done, runs)
         results = self.results(base, runs, time.perf_counter() - t_start)
         write_report(self.run_dir, results)
         return results
+
+    def _folder(self, path: str | Path) -> str:
+        """A stage folder as the report links it: relative to the run folder when inside it."""
+        folder, run_dir = Path(path).resolve(), self.run_dir.resolve()
+        return str(folder.relative_to(run_dir) if folder.is_relative_to(run_dir) else folder)
+
+    def stage_index(
+        self, base: StageResult, done: Mapping[str, dict], runs: Mapping[str, Runs]
+    ) -> list[dict]:
+        """Where each condition's stages and evaluations are, per seed: the report's "where is MSM(A)→AFT
+        seed 0" table, written from the grid itself rather than parsed back out of stage labels."""
+        rows: list[dict[str, Any]] = []
+        for cond in self.cfg.conditions:
+            if not cond.steps:
+                rows.append({"condition": cond.name, "seed": None, "step": "base model",
+                             "folder": self._folder(base.path)})  # fmt: skip
+            for seed in self.cfg.seeds if cond.steps else [0]:
+                for i, _ in enumerate(cond.steps):
+                    job_id = f"{'→'.join(cond.steps[: i + 1])} seed={seed}"
+                    rows.append({"condition": cond.name, "seed": seed, "step": cond.steps[i],
+                                 "folder": self._folder(done[job_id]["path"])})  # fmt: skip
+                for name in self.cfg.eval.names():
+                    folder = self._folder(runs[name][(cond.name, seed)])
+                    rows.append({"condition": cond.name, "seed": seed if cond.steps else None,
+                                 "step": f"eval {name}", "folder": folder})  # fmt: skip
+        return rows
 
     def results(self, base: StageResult, runs: dict, duration: float) -> dict[str, Any]:
         cfg = self.cfg
@@ -464,6 +490,7 @@ class Runner:
             "gates": gates,
             "pretrain": {k: v for k, v in outputs.items() if k != "gates"} if cfg.is_world_model else {},
             "stages": self.stage_log,
+            "stage_index": self.index,
             "provenance": {
                 **provenance(),
                 "config_file": str(self.exp.path),

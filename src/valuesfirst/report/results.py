@@ -9,7 +9,8 @@ of it. Shape of the results dict (keys marked * are required)::
                             "controls": {control_name: rate}}},
      "condition_order": [names], "claims": [evaluate_claims output],
      "gates": {name: {"value": float, "threshold": str, "passed": bool}},
-     "stages": [{"kind", "label", "key", "reused": bool, "duration_s": float}],
+     "stages": [{"kind", "label", "key", "reused": bool, "duration_s": float, "folder": str}],
+     "stage_index": [{"condition": name, "seed": int | None, "step": str, "folder": str}],
      "provenance": {...}, "config": {...}}
 
 Each condition needs ``rate``, ``ci``, ``n_seeds``, ``n_pairs`` and ``per_seed``. Seeds in ``per_seed``

@@ -172,9 +172,18 @@ def _stage_rows(results: Mapping[str, Any]) -> list[list[str]]:
 def stage_index_rows(results: Mapping[str, Any]) -> list[list[str]]:
     """condition, seed, step, folder: where each condition's stages and evaluations live in the run.
 
-    Built from the stage labels the runner logs (``msm:A→aft seed=0``, ``eval[NAME:SUITE] seed=0``,
-    ``eval[base:SUITE]``); empty for results recorded before stage folders were logged.
+    From the ``stage_index`` the runner writes into results.json; results recorded before it existed are
+    read back from the stage labels they logged (``msm:A→aft seed=0``, ``eval[NAME:SUITE] seed=0``,
+    ``eval[base:SUITE]``), and give nothing when they logged no folders either.
     """
+    index = results.get("stage_index")
+    if index:
+        return [
+            [_label(results, str(r["condition"])), "—" if r["seed"] is None else str(r["seed"]),
+             str(r["step"]), str(r["folder"])]
+            for r in index
+            if r["condition"] in results["conditions"]
+        ]  # fmt: skip
     folders = {str(s.get("label")): str(s["folder"]) for s in results.get("stages") or [] if s.get("folder")}
     if not folders:
         return []
