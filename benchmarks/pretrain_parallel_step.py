@@ -14,9 +14,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
+from cpu_tiny_model_step import _step  # noqa: E402 - the same step, next to this script
 
 from valuesfirst.models.tiny import TinyModelConfig, build_tiny_model  # noqa: E402
-from valuesfirst.train.collate import loss_from_logits  # noqa: E402
 from valuesfirst.train.loop import OptimConfig, make_optimizer  # noqa: E402
 from valuesfirst.world.tokenizer import train_word_tokenizer  # noqa: E402
 
@@ -31,16 +31,6 @@ def _setup(batch: int, threads: int) -> tuple[torch.nn.Module, torch.Tensor, tor
     ids = torch.randint(4, len(tok), (batch, SEQ))
     pos = torch.arange(SEQ).remainder(32).repeat(batch, 1)  # four packed documents per row
     return model, ids, pos
-
-
-def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, ids: torch.Tensor, pos: torch.Tensor,
-          bf16: bool) -> None:  # fmt: skip
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits
-    loss_sum, n = loss_from_logits(logits.float(), ids)
-    (loss_sum / n).backward()
-    opt.step()
-    opt.zero_grad()
 
 
 def _timed(model: torch.nn.Module, ids: torch.Tensor, pos: torch.Tensor, bf16: bool, sync: bool) -> float:

@@ -95,8 +95,7 @@ class StageStore:
 
     def is_done(self, spec: StageSpec) -> bool:
         """True if the final folder has a manifest with ``"status": "complete"`` and the expected key."""
-        key = stage_key(spec)
-        return _read_complete_manifest(self._path(spec.kind, key), key) is not None
+        return self.find(spec) is not None
 
     def find(self, spec: StageSpec) -> StageResult | None:
         """The finished stage for ``spec`` if one exists, else None; never builds anything."""

@@ -242,7 +242,7 @@ def eval_cmd(
                 {"normalize": normalize, "batch_size": batch_size, "prefix_cache": prefix_cache}
             )
             fc = apply_overrides(fc, sets["logprob"], "logprob")
-            _only_sections(sets, "logprob", "a local log-prob eval")
+            _only_sections(sets, ("logprob",), "a local log-prob eval")
             settings = {
                 "suite": suite, "model": model, "items": items, "condition": condition, "seed": seed,
                 **fc.model_dump(),
@@ -273,7 +273,7 @@ def eval_cmd(
         if given:
             opts[key] = given
     try:
-        _only_sections(sets, "options generation judge judge2", f"the {suite!r} suite")
+        _only_sections(sets, ("options", "generation", "judge", "judge2"), f"the {suite!r} suite")
         options = apply_overrides(SuiteOptions.model_validate(opts), sets["options"], "options")
         n_samples = samples if samples is not None else s.default_samples
         gen = GenerationConfig(samples=n_samples, temperature=temperature, max_tokens=max_tokens)
@@ -284,9 +284,7 @@ def eval_cmd(
         )
         jc = apply_overrides(jc, sets["judge"], "judge")
         jc2 = apply_overrides(jc2, sets["judge2"], "judge2")
-    except InputError as e:
-        fail(e)
-    except Exception as e:  # pydantic ValidationError: name the field
+    except Exception as e:  # InputError from --set, pydantic ValidationError: both name the field
         fail(e)
     run_info = {
         "suite": suite, "model": model, "base_url": base_url, "judge": judge, "judge2": judge2,
@@ -347,11 +345,11 @@ def eval_cmd(
 SET_SECTIONS = ("options", "generation", "judge", "judge2", "logprob")
 
 
-def _only_sections(sets: dict[str, dict], allowed: str, what: str) -> None:
+def _only_sections(sets: dict[str, dict], allowed: tuple[str, ...], what: str) -> None:
     """Refuse a --set section this kind of eval does not use (it would be ignored silently otherwise)."""
-    unused = [k for k, v in sets.items() if v and k not in allowed.split()]
+    unused = [k for k, v in sets.items() if v and k not in allowed]
     if unused:
-        raise InputError.single(f"{what} has no {unused} settings; it uses {allowed.split()}", field="--set")
+        raise InputError.single(f"{what} has no {unused} settings; it uses {list(allowed)}", field="--set")
 
 
 def default_out(suite: str, condition: str | None, seed: int | None) -> Path:

@@ -49,6 +49,12 @@ def shared_stage_cache() -> Path | None:
     return Path(env).expanduser() if env else cache_root() / "stages"
 
 
+def chain_id(steps: list[str], seed: int) -> str:
+    """The job (and stage label) of a chain prefix: ``msm:A→aft seed=0``; conditions sharing a prefix share
+    its job, so MSM(A)-only and MSM(A)→AFT train ``msm:A seed=0`` once."""
+    return f"{'→'.join(steps)} seed={seed}"
+
+
 class Runner:
     """Executes one loaded experiment into ``run_dir`` with a progress display."""
 
@@ -323,8 +329,7 @@ class Runner:
                 parent: str | None = None
                 for i, step in enumerate(cond.steps):
                     kind, _, arg = step.partition(":")
-                    chain = cond.steps[: i + 1]
-                    job_id = f"{'→'.join(chain)} seed={seed}"
+                    job_id = chain_id(cond.steps[: i + 1], seed)
                     if job_id not in jobs:
                         data = msm_data[arg] if kind == "msm" else aft_data
                         kwargs = {
@@ -455,10 +460,9 @@ class Runner:
                 rows.append({"condition": cond.name, "seed": None, "step": "base model",
                              "folder": self._folder(base.path)})  # fmt: skip
             for seed in self.cfg.seeds if cond.steps else [0]:
-                for i, _ in enumerate(cond.steps):
-                    job_id = f"{'→'.join(cond.steps[: i + 1])} seed={seed}"
-                    rows.append({"condition": cond.name, "seed": seed, "step": cond.steps[i],
-                                 "folder": self._folder(done[job_id]["path"])})  # fmt: skip
+                for i, step in enumerate(cond.steps):
+                    folder = self._folder(done[chain_id(cond.steps[: i + 1], seed)]["path"])
+                    rows.append({"condition": cond.name, "seed": seed, "step": step, "folder": folder})
                 for name in self.cfg.eval.names():
                     folder = self._folder(runs[name][(cond.name, seed)])
                     rows.append({"condition": cond.name, "seed": seed if cond.steps else None,
