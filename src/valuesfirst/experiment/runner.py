@@ -190,7 +190,10 @@ class Runner:
             write_json(out / "probes.json", info.pop("probes"))
             return info
 
-        spec = StageSpec("pretrain", cfg.model_dump(), {"world": world.path}, seed=cfg.seed, label="pretrain")
+        # One process (ranks 1) trains the bytes it always has: leave the field out of the key so that
+        # stages built before the field existed are still found; several ranks make other bytes.
+        key_config = cfg.model_dump(exclude={"ranks"} if cfg.ranks == 1 else set())
+        spec = StageSpec("pretrain", key_config, {"world": world.path}, seed=cfg.seed, label="pretrain")
         return self._run_here(spec, build, total=cfg.max_steps + cfg.anneal_steps, shared=True)
 
     def model_stage(self) -> StageResult:

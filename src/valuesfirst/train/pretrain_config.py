@@ -3,7 +3,7 @@ imports torch."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from valuesfirst.models.tiny_config import TinyModelConfig
 from valuesfirst.train.optim_config import OptimConfig
@@ -50,4 +50,23 @@ class PretrainConfig(BaseModel):
         ]
     )
     bf16: bool = Field(False, description="bf16 autocast (default false; see StageTrainConfig.bf16)")
-    threads: int = Field(2, ge=1, description="torch CPU threads (default 2)")
+    threads: int = Field(
+        2, ge=1, description="torch CPU threads per process (default 2); with ranks > 1, per rank"
+    )
+    ranks: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "data-parallel processes on this machine (CPU, gloo; default 1 = this process). Each trains "
+            "batch_size / ranks rows of every step; batch_size must divide by it. The model's bytes depend "
+            "on it (a sum of per-rank gradients), so it enters the stage key; ranks x threads should match "
+            "the cores"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ranks_divide_batch(self) -> PretrainConfig:
+        if self.batch_size % self.ranks:
+            raise ValueError(f"batch_size {self.batch_size} does not divide by ranks {self.ranks}")
+        return self
