@@ -21,7 +21,11 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.version.cuda is not None)"; then
   echo "warning: the installed torch is a CUDA build; valuesfirst needs only the CPU one" >&2
 fi
-.venv/bin/python -m pip install -q -e ".[dev]"
+# The ray extra (ray[data] + aiohttp, ~240 MB, no torch) runs generate's --engine ray and its tests;
+# VALUESFIRST_RAY=0 leaves it out (those tests then skip).
+EXTRAS=dev
+if [ "${VALUESFIRST_RAY:-1}" != "0" ]; then EXTRAS=dev,ray; fi
+.venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
 # DeepSpeed (ZeRO-2/3 through accelerate) ships as an sdist whose setup.py imports torch: built without
 # isolation against the torch above (an isolated build would fetch an unpinned CUDA torch). Its kernels
 # compile on first use (ninja + a C++ compiler); on CPU only the shared-memory comm op is built.

@@ -82,3 +82,29 @@ def test_the_chosen_source_resolves_to_a_cpu_build() -> None:
         pytest.skip(f"pip cannot resolve torch=={TORCH_VERSION} here ({why})")
     assert ts.cuda_packages(entry["metadata"]) == [], (why, entry["metadata"].get("version"))
     assert entry["metadata"]["version"].startswith(TORCH_VERSION)
+
+
+def test_the_ray_extra_pulls_no_torch_cuda_or_vllm() -> None:
+    """setup.sh installs ``.[dev,ray]`` after the CPU torch: the ray extra (pyproject's requirements, a
+    dry run from scratch) must not pull torch, a CUDA package or vLLM (``ray[llm]`` would). Skipped where
+    pip can reach no index."""
+    import json
+    import subprocess
+    import tempfile
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    pyproject = tomllib.loads((SCRIPT.parents[1] / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["ray"]
+    assert any(r.startswith("ray[data]") for r in extra) and not any("llm" in r for r in extra)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--timeout", "20", "--retries", "1", "--report", str(report), *extra]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0 or not report.is_file():
+            pytest.skip(f"pip cannot resolve the ray extra here: {done.stderr.strip()[-300:]}")
+        names = {e["metadata"]["name"].lower() for e in json.loads(report.read_text())["install"]}
+    assert "ray" in names and "aiohttp" in names
+    heavy = {n for n in names if n in ("torch", "vllm", "triton", "sglang") or n.startswith("nvidia")}
+    assert not heavy, heavy

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 a level passed its failure threshold (every failure reason with its count and an
 example printed, manifest status ``stopped``); 2 bad input (spec, config, flags, missing API key, a base
-URL without a scheme, an output folder another run is writing to), reported before any call is made;
+URL without a scheme, an output folder another run is writing to, ``--engine ray`` without Ray installed
+or with a backend it cannot serve), reported before any call is made;
 3 finished short: outputs written, but a level (or the AFT dataset) ended below its target count (what
 was lost printed, manifest status ``short``). Rerunning the same command after a crash, kill, stop or
 short run resumes: usable answers come from the cache and only failed or unusable calls are asked again.
@@ -57,6 +58,15 @@ AttemptOpt = Annotated[
     float | None,
     typer.Option(
         "--attempt-timeout", min=0.001, help="seconds one attempt may take (attempt_timeout_s, 600)"
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="client (default) or ray: the bulk levels (documents, responses) as a Ray Data pipeline "
+        # \[ keeps rich (typer's help renderer) from reading [ray] as markup.
+        "(pip install 'valuesfirst\\[ray]'; settings under engine.ray in --config)",
     ),
 ]
 DeadlineOpt = Annotated[
@@ -114,6 +124,19 @@ def _token_stats(
 
     stats = write_token_stats(out, tokenizer, [text(row) for row in read_jsonl(dataset)], what, trust)
     typer.echo(f"tokens: {stats['total']} in {stats['n']} {what.split()[-1]}")
+
+
+def _check_engine(cfg: Any, batch: bool) -> None:
+    """InputError (exit 2) before any call: the chosen engine cannot run here, or --batch is asked too."""
+    from valuesfirst.errors import InputError
+    from valuesfirst.generate.engines import check_engine
+
+    if batch and cfg.engine.kind != "client":
+        raise InputError.single(
+            "--batch (provider batches) and --engine ray are two transports for the same calls; choose one",
+            field="engine.kind",
+        )
+    check_engine(cfg.engine)
 
 
 def _model_name(uri: str) -> str:
@@ -233,6 +256,7 @@ def midtrain(
     progress: ProgressOpt = True,
     attempt_timeout: AttemptOpt = None,
     call_deadline: DeadlineOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """MSM corpus: spec -> domains -> subdomains -> assertions -> doc types -> ideas -> documents."""
     from valuesfirst.generate.config import MidtrainGenConfig, load_gen_config
@@ -248,6 +272,7 @@ def midtrain(
         "failure_threshold": failure_threshold,
         "attempt_timeout_s": attempt_timeout,
         "call_deadline_s": call_deadline,
+        "engine.kind": engine,
         "counts.domains": domains,
         "counts.subdomains_per_domain": subdomains,
         "counts.assertions_per_subdomain": assertions,
@@ -264,6 +289,7 @@ def midtrain(
             summary = summarize(project_midtrain(cfg, prompts, spec_text), _model_name(backend))
             console.print(preview_table(summary, "items", ESTIMATE_NOTE))
             return
+        _check_engine(cfg, batch)
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         result = _run(
             lambda client: generate_midtrain(
@@ -315,6 +341,7 @@ def aft(
     ] = None,
     attempt_timeout: AttemptOpt = None,
     call_deadline: DeadlineOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """AFT demonstrations: domains -> queries -> dedup -> responses -> judge -> backfill."""
     from valuesfirst.errors import InputError
@@ -336,6 +363,7 @@ def aft(
         "failure_threshold": failure_threshold,
         "attempt_timeout_s": attempt_timeout,
         "call_deadline_s": call_deadline,
+        "engine.kind": engine,
     }
     with _exits():
         if opaque_preferences:
@@ -359,6 +387,7 @@ def aft(
             summary = summarize(project_aft(cfg, prompts, the_spec, spec_text), _model_name(backend))
             console.print(preview_table(summary, "items", ESTIMATE_NOTE + " AFT: first round only."))
             return
+        _check_engine(cfg, batch)
         the_backend = _backend(backend, base_url, api_key_env, trust_remote_code)
         the_judge = (
             _backend(judge_backend, judge_base_url, judge_api_key_env, trust_remote_code)

@@ -19,6 +19,7 @@ from typing import Any
 from valuesfirst.generate import aft_queries, aft_samples
 from valuesfirst.generate.aft_queries import AftContext
 from valuesfirst.generate.config import AftGenConfig
+from valuesfirst.generate.engines import BulkEngine, open_engine
 from valuesfirst.generate.levels import LevelStats, LevelStore, Row, Runner
 from valuesfirst.generate.lock import output_lock
 from valuesfirst.generate.manifest import RunRecord, final_order, key_base, shortfalls
@@ -91,9 +92,9 @@ async def generate_aft(
     ``judge_client``: a separate (usually stronger) judge; None: the generator judges its own samples.
     Raises StageFailed when a level passes the failure threshold (manifest status ``stopped``) and
     InputError when another run holds ``out_dir``. Fewer than n_samples gives status ``short``."""
-    with output_lock(Path(out_dir)) as out:
+    with output_lock(Path(out_dir)) as out, open_engine(config.engine, client) as bulk:
         return await _generate(
-            spec, config, client, out, spec_path, embedder, progress, use_batch, judge_client
+            spec, config, client, out, spec_path, embedder, progress, use_batch, judge_client, bulk
         )
 
 
@@ -107,6 +108,7 @@ async def _generate(
     progress: bool,
     use_batch: bool,
     judge_client: LLMClient | None,
+    bulk: BulkEngine | None,
 ) -> AftResult:
     spec_text = render(spec, config.variant)
     prompts = aft_prompts(config)
@@ -122,12 +124,13 @@ async def _generate(
         progress=progress,
         use_batch=use_batch,
         judge_client=judge_client,
+        bulk=bulk,
     )
     dedup = make_dedup(config.dedup_threshold, embedder)
     _, biased = aft_samples.opaque_patterns(ctx)
 
     record = RunRecord(
-        out_dir, "aft", config, spec, spec_path, spec_text, prompts, client, runner.stats, judge_client
+        out_dir, "aft", config, spec, spec_path, spec_text, prompts, client, runner.stats, judge_client, bulk
     )
 
     async def levels() -> tuple[list[Row], int, str]:

@@ -83,7 +83,7 @@ async def responses(ctx: AftContext, runner: Runner, chosen: list[Row], round_: 
             }
         ]
 
-    return await runner.level(f"responses_r{round_}", chosen, build, parse)
+    return await runner.level(f"responses_r{round_}", chosen, build, parse, bulk=True)
 
 
 def parse_verdict(text: str) -> tuple[str, str]:

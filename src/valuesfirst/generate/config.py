@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -78,6 +78,59 @@ class MidtrainSampling(_Strict):
     documents: Sampling = Field(default_factory=lambda: _s(5000))
 
 
+class RayEngineConfig(_Strict):
+    """How ``engine.kind: ray`` runs the bulk levels (MSM documents, AFT responses) as a Ray Data pipeline.
+
+    Every answer still goes through the run's cache, parsing and counts; only the transport changes, so a
+    run switched between engines resumes and, on deterministic servers, ends byte-identical."""
+
+    processor: Literal["http", "vllm", "sglang"] = "http"
+    """``http``: Ray Data's HttpRequestProcessorConfig, one processor per ``--base-url`` endpoint (any
+    OpenAI-compatible server). ``vllm`` / ``sglang``: the engine runs inside Ray workers on the cluster's
+    GPUs (vLLMEngineProcessorConfig / SGLangEngineProcessorConfig), no server needed; the other levels
+    still use ``--backend``. Default ``http``."""
+    address: str | None = None
+    """The Ray cluster to join (``auto``, ``ray://head:10001``). Default none: ``RAY_ADDRESS`` if set,
+    else a local cluster started for the run and stopped after it."""
+    num_cpus: int | None = Field(None, ge=1)
+    """CPUs of a local cluster started here. Default none: all of the machine's."""
+    batch_size: int = Field(16, ge=1)
+    """Requests per Ray Data batch (one task). An HTTP worker sends its batch's requests one after another;
+    a batch whose task fails (its endpoint died) is asked again whole, so small batches lose less, and
+    large ones pay Ray's per-task cost less often (benchmarks/generation_throughput.md). Default 16."""
+    concurrency: int | None = Field(None, ge=1)
+    """Workers per endpoint, a fixed pool (``http``: each is a process with one request in flight, so
+    this is the requests in flight per server; fewer when a round has fewer batches) or engine replicas
+    (``vllm`` / ``sglang``: each holds the model on its GPUs). Default none: 4 for ``http``, 1 for an
+    engine."""
+    worker_cpus: float = Field(0.25, gt=0)
+    """CPUs Ray reserves per HTTP worker and per row-conversion task (they wait on the network, and
+    reserving a whole CPU each would leave a small cluster's workers waiting for each other). Default
+    0.25."""
+    http_retries: int = Field(1, ge=0)
+    """Ray's own retries of a 429/5xx/dropped request inside a batch; then the batch fails and its
+    requests go to the next round (at most the client's ``max_retries`` + 1 rounds). Default 1."""
+    retry_wait_s: float = Field(1.0, ge=0)
+    """Base of Ray's exponential backoff between those retries. Default 1.0."""
+    model_source: str | None = None
+    """``vllm`` / ``sglang``: model folder or hub id the engine loads. Default none: the backend's model
+    name (which is also what the cache keys hold)."""
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """``vllm`` / ``sglang``: engine arguments (``tensor_parallel_size``, ``max_model_len`` …). Default {}."""
+    accelerator_type: str | None = None
+    """``vllm`` / ``sglang``: GPU type the engine workers need (``H100``, ``A100`` …). Default none: any."""
+
+
+class EngineConfig(_Strict):
+    """Which transport runs the bulk levels; every other level always uses the async client."""
+
+    kind: Literal["client", "ray"] = "client"
+    """``client``: the async client of ``--backend`` (one or several endpoints, cache, retries).
+    ``ray``: a Ray Data pipeline (``pip install 'valuesfirst[ray]'``), see RayEngineConfig. Default
+    ``client``. ``--engine``."""
+    ray: RayEngineConfig = Field(default_factory=RayEngineConfig)
+
+
 class _Common(_Strict):
     prompt_version: str = "v1"
     """Prompt template set under ``valuesfirst/prompts/<kind>/<version>/``. Default ``v1``."""
@@ -104,6 +157,8 @@ class _Common(_Strict):
     """Seed of every shuffle (final order, query pool). Default 42 (the reference's shuffle seed)."""
     preview_output_fraction: float = Field(0.6, gt=0.0, le=1.0)
     """`--preview` assumes each call uses this fraction of its max_tokens. Default 0.6."""
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    """Transport of the bulk levels (documents, responses). Not part of level keys: switching resumes."""
 
 
 class MidtrainGenConfig(_Common):

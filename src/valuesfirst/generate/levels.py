@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from valuesfirst.generate.checkpoints import LevelStore
+from valuesfirst.generate.engines import BulkEngine
 from valuesfirst.generate.level_stats import LevelStats, StageFailed
 from valuesfirst.generate.parsing import ParseFailure, parse_json_list, require_str
 from valuesfirst.llm.client import LLMClient
@@ -120,6 +121,8 @@ class Runner:
     stats: dict[str, LevelStats] = field(default_factory=dict)
     judge_client: LLMClient | None = None
     """Client for judge levels (``judge=True``); None: the generator judges its own samples."""
+    bulk: BulkEngine | None = None
+    """Transport of the bulk levels (``bulk=True``: documents, responses); None: the client's own."""
 
     async def level(
         self,
@@ -130,10 +133,12 @@ class Runner:
         *,
         judge: bool = False,
         target: int | None = None,
+        bulk: bool = False,
     ) -> list[Row]:
         """Run one call per item, parse each answer into rows, drop duplicate ids, check the threshold,
         checkpoint. A finished checkpoint with the same key is returned without any call. ``target``:
-        the rows this level is expected to keep (recorded; the run reports a shortfall)."""
+        the rows this level is expected to keep (recorded; the run reports a shortfall). ``bulk``: one of
+        the large levels, sent through :attr:`bulk` when the run has one."""
         done = self.store.load(name, items)
         if done is not None:
             self.stats[name] = done[1]
@@ -157,13 +162,22 @@ class Runner:
                 raise stop[0]
 
         client = self.judge_client if judge and self.judge_client is not None else self.client
-        responses = await client.complete_many(
-            requests,
-            progress=name if self.progress else False,
-            use_batch=self.use_batch,
-            usable=lambda i, response: judged(i, response).usable,
-            on_result=on_result,
-        )
+        if bulk and self.bulk is not None:
+            responses = await self.bulk.complete_many(
+                client,
+                requests,
+                progress=name if self.progress else False,
+                usable=lambda i, response: judged(i, response).usable,
+                on_result=on_result,
+            )
+        else:
+            responses = await client.complete_many(
+                requests,
+                progress=name if self.progress else False,
+                use_batch=self.use_batch,
+                usable=lambda i, response: judged(i, response).usable,
+                on_result=on_result,
+            )
         stats = LevelStats(level=name, calls=len(requests), target=target)
         rows: list[Row] = []
         for i, response in enumerate(responses):  # in request order: the same counts and examples

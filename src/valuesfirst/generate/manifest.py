@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from valuesfirst.generate.engines import BulkEngine
 from valuesfirst.generate.levels import LevelStats, Row, StageFailed
 from valuesfirst.generate.parsing import stable_id
 from valuesfirst.generate.templates import PromptSet
@@ -27,6 +28,7 @@ _KEY_EXCLUDE = {
     "target_tolerance",
     "attempt_timeout_s",
     "call_deadline_s",
+    "engine",  # the transport: answers are cached under keys that do not name it
 }
 
 T = TypeVar("T")
@@ -96,6 +98,8 @@ class RunRecord:
     client: LLMClient
     stats: dict[str, LevelStats]
     judge_client: LLMClient | None = None
+    engine: BulkEngine | None = None
+    """The bulk levels' transport, when not the client's (its counts go into the manifest)."""
 
     def write(self, status: str, outputs: dict[str, Any]) -> dict[str, Any]:
         client, judge_client, prompts = self.client, self.judge_client, self.prompts
@@ -118,6 +122,7 @@ class RunRecord:
             "levels": {name: s.to_json() for name, s in self.stats.items()},
             "usage": client.usage.to_json(),
             "judge_usage": judge_client.usage.to_json() if judge_client is not None else None,
+            "engine": self.engine.usage_report() if self.engine is not None else {"kind": "client"},
             "outputs": outputs,
             "provenance": provenance(),
         }

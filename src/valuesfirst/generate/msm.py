@@ -14,6 +14,7 @@ from typing import Any
 
 from valuesfirst.generate import msm_documents, msm_outline
 from valuesfirst.generate.config import MidtrainGenConfig
+from valuesfirst.generate.engines import BulkEngine, open_engine
 from valuesfirst.generate.levels import LevelStore, Row, Runner
 from valuesfirst.generate.lock import output_lock
 from valuesfirst.generate.manifest import RunRecord, final_order, key_base, shortfalls
@@ -54,8 +55,8 @@ async def generate_midtrain(
     """Run (or resume) every level and write the corpus. Raises StageFailed (after writing a manifest
     with status ``stopped`` and the counts so far) when a level passes the failure threshold, and
     InputError when another run holds ``out_dir``. A level below its target gives status ``short``."""
-    with output_lock(Path(out_dir)) as out:
-        return await _generate(spec, config, client, out, spec_path, progress, use_batch)
+    with output_lock(Path(out_dir)) as out, open_engine(config.engine, client) as bulk:
+        return await _generate(spec, config, client, out, spec_path, progress, use_batch, bulk)
 
 
 async def _generate(
@@ -66,13 +67,17 @@ async def _generate(
     spec_path: Path | None,
     progress: bool,
     use_batch: bool,
+    bulk: BulkEngine | None,
 ) -> MidtrainResult:
     spec_text = render(spec, config.variant)
     prompts = msm_prompts(config)
     ctx = MsmContext(config, prompts, spec_text, spec.identity.name, spec.identity.developer)
     store = LevelStore(out_dir, key_base("msm", config, spec_text, prompts, client.backend.model))
-    runner = Runner(client, store, config.failure_threshold, progress=progress, use_batch=use_batch)
-    record = RunRecord(out_dir, "midtrain", config, spec, spec_path, spec_text, prompts, client, runner.stats)
+    threshold = config.failure_threshold
+    runner = Runner(client, store, threshold, progress=progress, use_batch=use_batch, bulk=bulk)
+    stats = runner.stats
+    record = RunRecord(out_dir, "midtrain", config, spec, spec_path, spec_text, prompts, client, stats)
+    record.engine = bulk
     docs = await record.levels(_levels(ctx, runner))
     dataset = out_dir / "dataset.jsonl"
     write_jsonl(dataset, final_order(docs, config.seed))

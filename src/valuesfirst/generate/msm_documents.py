@@ -154,7 +154,7 @@ async def documents(
             }
         ]
 
-    return await runner.level("documents", idea_rows, build, parse, target=document_target(ctx))
+    return await runner.level("documents", idea_rows, build, parse, target=document_target(ctx), bulk=True)
 
 
 def document_target(ctx: MsmContext) -> int:

@@ -99,3 +99,38 @@ def _cause(exc: BaseException, limit: int = 400) -> str:
         inner = inner.__cause__ or inner.__context__
     text = redact_text(" <- ".join(p for p in parts if p))
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# Error types OpenAI-compatible servers put in an error body that another attempt could fix.
+_TRANSIENT_TYPES = frozenset(
+    {"rate_limit_error", "api_error", "overloaded_error", "server_error", "timeout", "service_unavailable"}
+)
+
+
+def error_from_body(body: Mapping[str, Any], provider: str) -> BackendError | None:
+    """The BackendError an error body stands for, or None when ``body`` is not one.
+
+    For HTTP clients that hand over the JSON but not the status (Ray Data's HTTP stage returns the body
+    of a 400 or a 500 as if it were an answer). The status is read back from the body where the server
+    put it (vLLM and SGLang: ``code`` 400, 503 …), else from the error's ``type``; it decides transient
+    against permanent as :func:`map_sdk_error` does. Unknown: permanent (the call fails and is counted,
+    never retried blindly; a rerun asks it again).
+    """
+    error = body.get("error")
+    if error is None and body.get("object") != "error":
+        return None
+    detail = error if isinstance(error, Mapping) else body
+    message = redact_text(str(detail.get("message") or error or "error body without a message"))[:300]
+    code = detail.get("code", body.get("code"))
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if status is None and isinstance(code, str) and code.isdigit():
+        status = int(code)
+    kind = f"http_{status}" if status is not None else "error_body"
+    text = f"{provider} error{'' if status is None else f' HTTP {status}'}: {message}"
+    if status is not None:
+        transient = status in _RETRYABLE_4XX or status >= 500
+    else:
+        transient = str(detail.get("type", "")) in _TRANSIENT_TYPES
+    if transient:
+        return TransientBackendError(text, kind=kind)
+    return PermanentBackendError(text, kind=kind)

@@ -122,6 +122,12 @@ class MultiEndpointBackend:
         return f"MultiEndpointBackend(model={self.model!r}, endpoints=[{shown}])"
 
     @property
+    def backends(self) -> list[Backend]:
+        """The endpoints' own backends, in the order given (for transports that route by themselves,
+        e.g. the Ray engine, which gives each endpoint its own HTTP processor)."""
+        return [ep.backend for ep in self._endpoints]
+
+    @property
     def stats(self) -> list[EndpointStats]:
         """Per-endpoint counts, in the order the endpoints were given."""
         return [ep.stats for ep in self._endpoints]

@@ -7,6 +7,7 @@ with the same backoff and the same accounting, so one request never hides severa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from valuesfirst.llm._errors import map_sdk_error
@@ -60,7 +61,18 @@ class OpenAICompatBackend:
     def __repr__(self) -> str:
         return f"OpenAICompatBackend(model={self.model!r}, base_url={redact_text(str(self.base_url))!r})"
 
-    def _payload(self, request: ChatRequest) -> dict[str, Any]:
+    @property
+    def chat_url(self) -> str:
+        """The full chat-completions URL (what other HTTP clients, e.g. Ray's, POST the payload to)."""
+        return str(self._client.base_url).rstrip("/") + "/chat/completions"
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header the SDK sends, for other HTTP clients of the same endpoint. The key is
+        registered as a secret (factory), so it is redacted wherever text is written."""
+        return {"Authorization": f"Bearer {self._client.api_key}"}
+
+    def payload(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body of ``request``: the one every transport sends, so answers and cache keys agree."""
         messages: list[dict[str, str]] = []
         if request.system is not None:
             messages.append({"role": "system", "content": request.system})
@@ -82,44 +94,60 @@ class OpenAICompatBackend:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         try:
-            resp = await self._client.chat.completions.create(**self._payload(request))
+            resp = await self._client.chat.completions.create(**self.payload(request))
         except Exception as exc:  # mapped below; anything unknown propagates as a bug
             mapped = map_sdk_error(exc, self._sdk, self.name)
             if mapped is None:
                 raise
             raise mapped from exc
-        if not getattr(resp, "choices", None):
-            # Seen from overloaded OpenAI-compatible servers: a 200 with no choices. Another try helps.
-            raise TransientBackendError(f"{self.name} returned no choices", kind="no_choices")
-        choice = resp.choices[0]
-        message = choice.message
-        refusal = getattr(message, "refusal", None)
-        finish: FinishReason = "refusal" if refusal else _FINISH.get(str(choice.finish_reason), "stop")
-        usage = resp.usage
-        return ChatResponse(
-            # Empty or None content with finish "stop" is a valid (empty) answer: callers decide what an
-            # empty completion means (generation pipelines reject and count it).
-            # A refusal comes as ``refusal`` text with null content; keep its words as the text.
-            text=message.content or refusal or "",
-            finish_reason=finish,
-            model=self.model,
-            input_tokens=int(usage.prompt_tokens) if usage else 0,
-            output_tokens=int(usage.completion_tokens) if usage else 0,
-            # vLLM's reasoning parsers (and several other servers) return the thinking apart from the
-            # answer, as `reasoning_content` (newer vLLM: `reasoning`); dropping it loses what a judge of
-            # the agent's decision needs to read.
-            reasoning=_reasoning(message),
-        )
+        return chat_response(resp, model=self.model, provider=self.name)
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
+def _field(obj: Any, name: str) -> Any:
+    """``name`` of an SDK object (its extra fields included) or of the JSON dict it was parsed from."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        value = (getattr(obj, "model_extra", None) or {}).get(name)
+    return value
+
+
+def chat_response(resp: Any, *, model: str, provider: str) -> ChatResponse:
+    """The ChatResponse of a chat completion: the SDK's object, or the same JSON as a dict (the body
+    another HTTP client, e.g. Ray Data's, received). One conversion for both, so a corpus does not depend
+    on the transport. A body with no choices is a transient failure (``no_choices``)."""
+    choices = _field(resp, "choices")
+    if not choices:
+        # Seen from overloaded OpenAI-compatible servers: a 200 with no choices. Another try helps.
+        raise TransientBackendError(f"{provider} returned no choices", kind="no_choices")
+    choice = choices[0]
+    message = _field(choice, "message") or {}
+    refusal = _field(message, "refusal")
+    finish: FinishReason = "refusal" if refusal else _FINISH.get(str(_field(choice, "finish_reason")), "stop")
+    usage = _field(resp, "usage")
+    return ChatResponse(
+        # Empty or None content with finish "stop" is a valid (empty) answer: callers decide what an
+        # empty completion means (generation pipelines reject and count it).
+        # A refusal comes as ``refusal`` text with null content; keep its words as the text.
+        text=_field(message, "content") or refusal or "",
+        finish_reason=finish,
+        model=model,
+        input_tokens=int(_field(usage, "prompt_tokens") or 0) if usage else 0,
+        output_tokens=int(_field(usage, "completion_tokens") or 0) if usage else 0,
+        # vLLM's reasoning parsers (and several other servers) return the thinking apart from the
+        # answer, as `reasoning_content` (newer vLLM: `reasoning`); dropping it loses what a judge of
+        # the agent's decision needs to read.
+        reasoning=_reasoning(message),
+    )
+
+
 def _reasoning(message: Any) -> str:
     for name in ("reasoning_content", "reasoning"):
-        value = getattr(message, name, None)
-        if value is None:
-            value = (getattr(message, "model_extra", None) or {}).get(name)
+        value = _field(message, name)
         if isinstance(value, str) and value:
             return value
     return ""
