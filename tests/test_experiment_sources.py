@@ -270,3 +270,19 @@ def test_generation_that_fails_stops_the_run_before_training(copied: Path, tmp_p
         "msm generation in" in text and "stopped: level domains" in text and "rerun the same command" in text
     )
     assert not list((out / "stages").glob("msm_data-*")) and not list((out / "stages").glob("msm-*"))
+
+
+def test_a_generation_engine_override_does_not_change_the_data_stage_key() -> None:
+    """The engine is the calls' transport, not the corpus: switching it must find the same stage (and its
+    work folder with the level caches), while an override of what is generated makes another stage."""
+    from valuesfirst.artifacts.keys import StageSpec, stage_key
+    from valuesfirst.experiment.runner import _source_key
+    from valuesfirst.experiment.sources import GenerateMsm
+
+    def key(overrides: dict) -> str:
+        src = GenerateMsm(source="generate", backend="fake", overrides=overrides)
+        return stage_key(StageSpec("msm_data", {"source": _source_key(src)}, seed=0))
+
+    plain = key({"counts": {"domains": 2}})
+    assert key({"counts": {"domains": 2}, "engine": {"kind": "ray", "ray": {"batch_size": 64}}}) == plain
+    assert key({"counts": {"domains": 3}}) != plain

@@ -234,7 +234,7 @@ class Runner:
             inputs.update({f"file{i}": f for i, f in enumerate(files[label])})
         spec = StageSpec(
             "msm_data",
-            {"source": src.model_dump(mode="json", exclude={"files"}), "world": self._world_key(src.source)},
+            {"source": _source_key(src), "world": self._world_key(src.source)},
             inputs,
             seed=0,
             label=f"msm_data[{label}]",
@@ -256,7 +256,7 @@ class Runner:
         inputs.update({f"file{i}": f for i, f in enumerate(getattr(src, "files", None) or [])})
         spec = StageSpec(
             "aft_data",
-            {"source": src.model_dump(mode="json", exclude={"files"}), "world": self._world_key(src.source)},
+            {"source": _source_key(src), "world": self._world_key(src.source)},
             inputs,
             seed=0,
             label="aft_data",
@@ -516,3 +516,14 @@ def read_json_file(path: Path) -> dict[str, Any]:
 def _with_model(kwargs: dict, parent: str | None, base_path: str, results: Mapping[str, dict]) -> dict:
     """Fill in the input model: the parent job's output, or the base model for a chain's first stage."""
     return {**kwargs, "model_stage": results[parent]["path"] if parent else base_path}
+
+
+def _source_key(src: Any) -> dict[str, Any]:
+    """A data source's settings as its stage key holds them: files enter as inputs (by content), and a
+    generation's ``engine`` override is left out: it picks the transport of the calls (client or Ray),
+    not the corpus, which the level caches make identical either way, so switching engines resumes."""
+    key = src.model_dump(mode="json", exclude={"files"})
+    overrides = key.get("overrides")
+    if isinstance(overrides, dict) and "engine" in overrides:
+        key["overrides"] = {k: v for k, v in overrides.items() if k != "engine"}
+    return key
