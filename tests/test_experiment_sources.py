@@ -286,3 +286,19 @@ def test_a_generation_engine_override_does_not_change_the_data_stage_key() -> No
     plain = key({"counts": {"domains": 2}})
     assert key({"counts": {"domains": 2}, "engine": {"kind": "ray", "ray": {"batch_size": 64}}}) == plain
     assert key({"counts": {"domains": 3}}) != plain
+
+
+def test_an_endpoints_file_is_read_beside_the_config_and_keyed_by_its_urls(
+    copied: Path, tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    from valuesfirst.experiment.runner import _source_key
+
+    cfg = yaml.safe_load((copied / "experiment.yaml").read_text())
+    cfg["data"]["msm"] = {"source": "generate", "backend": "vllm:m", "base_url": "@endpoints.txt"}
+    (copied / "endpoints.txt").write_text("http://127.0.0.1:8001/v1\nhttp://127.0.0.1:8002/v1  # second\n")
+    path = write(copied / "endpoints.yaml", cfg)
+    monkeypatch.chdir(tmp_path)  # anywhere else: the file is found beside the config, not in the cwd
+    exp = load_experiment(path)
+    assert exp.config.data.msm.base_url == "@" + str(copied / "endpoints.txt")
+    key = _source_key(exp.config.data.msm)
+    assert key["base_url"] == "http://127.0.0.1:8001/v1,http://127.0.0.1:8002/v1"  # not the file's place

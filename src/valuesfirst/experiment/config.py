@@ -264,6 +264,9 @@ def _resolved_paths(config: ExperimentConfig, base: Path) -> ExperimentConfig:
             src["files"] = [_resolve(base, Path(f)) for f in files]
         if src.get("config") is not None:
             src["config"] = _resolve(base, Path(src["config"]))
+        urls = src.get("base_url")
+        if isinstance(urls, str) and urls.strip().startswith("@"):  # a file of endpoint URLs
+            src["base_url"] = "@" + str(_resolve(base, Path(urls.strip()[1:].strip()).expanduser()))
     for s in data["eval"]["suites"]:
         if s.get("items") not in (None, WORLD):
             s["items"] = _resolve(base, Path(s["items"]))

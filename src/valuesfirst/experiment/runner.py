@@ -519,10 +519,16 @@ def _with_model(kwargs: dict, parent: str | None, base_path: str, results: Mappi
 
 
 def _source_key(src: Any) -> dict[str, Any]:
-    """A data source's settings as its stage key holds them: files enter as inputs (by content), and a
+    """A data source's settings as its stage key holds them: files enter as inputs (by content), a file
+    of endpoint URLs as the URLs it lists (so the key does not move with the folder), and a
     generation's ``engine`` override is left out: it picks the transport of the calls (client or Ray),
     not the corpus, which the level caches make identical either way, so switching engines resumes."""
     key = src.model_dump(mode="json", exclude={"files"})
+    urls = key.get("base_url")
+    if isinstance(urls, str) and urls.strip().startswith("@"):  # the URLs the file lists, not its location
+        from valuesfirst.llm.factory import parse_base_urls
+
+        key["base_url"] = ",".join(parse_base_urls(urls, field="base_url"))
     overrides = key.get("overrides")
     if isinstance(overrides, dict) and "engine" in overrides:
         key["overrides"] = {k: v for k, v in overrides.items() if k != "engine"}

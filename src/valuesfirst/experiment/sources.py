@@ -40,7 +40,13 @@ class GenerateCommon(_Strict):
         default_factory=dict, description="fields of that config to override, e.g. {counts: {domains: 2}}"
     )
     concurrency: int = Field(16, ge=1, description="requests in flight (default 16)")
-    base_url: str | None = Field(None, description="override the backend's default endpoint")
+    base_url: str | None = Field(
+        None,
+        description=(
+            "override the backend's default endpoint: one URL, a comma-separated list of endpoints of the "
+            "same model, or @FILE (one URL a line, relative to this config file); default: the backend's"
+        ),
+    )
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
 
 
