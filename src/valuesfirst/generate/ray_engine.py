@@ -24,6 +24,7 @@ counts, and nothing failed is cached.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import threading
@@ -126,10 +127,15 @@ class RayEngine:
         if not ray.is_initialized():
             # Usage statistics would be sent to Ray's servers; opt in by setting the variable yourself.
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            # The level's own bar says what runs; Ray's INFO lines (cluster start, execution plans, "progress
+            # bars disabled") would interleave with it. They stay in Ray's session logs
+            # (/tmp/ray/session_*/logs); warnings and errors still print.
+            logging.getLogger("ray").setLevel(logging.WARNING)
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
             if self.cfg.address or os.environ.get("RAY_ADDRESS"):
-                ray.init(address=self.cfg.address)
+                ray.init(address=self.cfg.address, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=self.cfg.num_cpus, include_dashboard=False)
+                ray.init(num_cpus=self.cfg.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
             self._started = True
         ship_by_value()
         return ray
