@@ -147,6 +147,8 @@ def test_pricing_lookup_uses_the_longest_prefix_and_overrides() -> None:
     assert pricing_for("gpt-4o-mini-2024-07-18") == BUILTIN_PRICES["gpt-4o-mini"]
     assert pricing_for("openai:gpt-4o") == BUILTIN_PRICES["gpt-4o"]
     assert pricing_for("claude-sonnet-4-5-20250929") == BUILTIN_PRICES["claude-sonnet-4"]
+    assert pricing_for("claude-opus-4-1-20250805") == Pricing(15, 75)  # the Opus 4 family price
+    assert pricing_for("anthropic:claude-opus-4-6") == Pricing(5, 25)  # not the family prefix's 3x
     assert pricing_for("o3-mini") == BUILTIN_PRICES["o3-mini"]
     assert pricing_for("llama-3-8b") is None
     assert pricing_for("gpt-4o", {"gpt-4o": Pricing(1, 1)}) == Pricing(1, 1)

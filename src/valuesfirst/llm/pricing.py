@@ -49,6 +49,9 @@ BUILTIN_PRICES: dict[str, Pricing] = {
     "o4-mini": Pricing(1.10, 4.40),
     "claude-opus-4": Pricing(15.00, 75.00),
     "claude-opus-4-5": Pricing(5.00, 25.00),
+    # Without its own key, claude-opus-4-6 (released after the table's date, at Opus 4.5's list price)
+    # would match "claude-opus-4" and be projected at 3x its price.
+    "claude-opus-4-6": Pricing(5.00, 25.00),
     "claude-sonnet-4": Pricing(3.00, 15.00),
     "claude-3-7-sonnet": Pricing(3.00, 15.00),
     "claude-3-5-sonnet": Pricing(3.00, 15.00),
