@@ -469,7 +469,8 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(tmp_path: Path) -> None
                 assert proc.poll() is None, "finished before Ctrl-C:\n" + log_path.read_text()
                 assert time.monotonic() < deadline, "no training stage started:\n" + log_path.read_text()
                 time.sleep(0.02)
-            t0 = time.monotonic()
+            seen = [p.name for p in temp_dirs(run_dir)]
+            t0, sent_at = time.monotonic(), time.strftime("%H:%M:%S")
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=60)
             seconds = time.monotonic() - t0
@@ -478,7 +479,9 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(tmp_path: Path) -> None
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     text = log_path.read_text()
-    assert proc.returncode == 130, text
+    # Seen once in CI (2026-12-04), not reproduced since: the run finished with 0 as if no SIGINT came.
+    # Say when it was sent and what was building then, to tell a lost signal from a late one.
+    assert proc.returncode == 130, f"SIGINT sent at {sent_at} while building {seen}:\n{text}"
     assert "interrupted:" in text and "Run the same command again to resume" in text, text
     print(f"stopped {seconds:.1f} s after Ctrl-C")
     # No process of the run's session outlives it for long (workers, the manager, the resource tracker).
